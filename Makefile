@@ -1,0 +1,34 @@
+# Two entry points for a fresh machine with only Python 3.10+ and make:
+#   make demo   -> installs into .venv and runs the offline MNIST autoencoder -> classifier demo
+#   make test   -> installs into .venv (with the test extra) and runs the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Model-level tests that must pass on every Keras backend, not only TensorFlow.
+BACKEND_AGNOSTIC_TESTS := tests/layers tests/models tests/transfer tests/peft
+
+.PHONY: demo test test-slow lint clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/python examples/mnist_autoencoder_classifier.py $(ARGS)
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m "not slow" tests
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m "not slow and not tf_only" $(BACKEND_AGNOSTIC_TESTS)
+
+test-slow: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m slow tests
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff format --check ptft_keras tests examples benchmarks
+	$(BIN)/ruff check ptft_keras tests examples benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache
