@@ -1,0 +1,118 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from ptft_keras.models.autoencoder import (
+    Autoencoder,
+    MaskingNoise,
+    build_conv_autoencoder,
+    build_dense_autoencoder,
+    prepare_images,
+)
+
+
+def _images(n=16, channel=False, seed=0):
+    x = np.random.default_rng(seed).random((n, 28, 28)).astype("float32")
+    return x[..., None] if channel else x
+
+
+def test_classic_dense_autoencoder_is_784_32_784():
+    ae = build_dense_autoencoder()
+    assert ae.encoder.name == "encoder"
+    assert [layer.name for layer in ae.encoder.layers] == ["images", "flatten", "latent"]
+    assert ae.encoder.get_layer("latent").kernel.shape == (784, 32)
+    assert ae.decoder.get_layer("pixels").kernel.shape == (32, 784)
+    assert ae.count_params() == 784 * 32 + 32 + 32 * 784 + 784
+    assert ae(_images(3)).shape == (3, 28, 28)
+
+
+def test_conv_autoencoder_shapes_and_names():
+    ae = build_conv_autoencoder(filters=(4, 8))
+    assert ae.encoder.output_shape == (None, 7, 7, 8)
+    names = [layer.name for layer in ae.encoder.layers]
+    assert names == ["images", "conv_1a", "conv_1b", "conv_2a", "conv_2b"]
+    assert ae(_images(2, channel=True)).shape == (2, 28, 28, 1)
+    # (batch, 28, 28) is accepted too and reshaped to the encoder's (28, 28, 1).
+    assert ae(_images(2)).shape == (2, 28, 28, 1)
+    vector = build_conv_autoencoder(filters=(4, 8), latent_dim=6)
+    assert vector.encoder.output_shape == (None, 6)
+
+
+def test_wrong_image_shape_raises_clear_value_error():
+    ae = build_conv_autoencoder(filters=(4, 8))
+    with pytest.raises(ValueError, match=r"Expected images of shape \(batch, 28, 28, 1\).*got"):
+        ae(np.zeros((2, 32, 32, 1), "float32"))
+    with pytest.raises(ValueError, match="got shape"):
+        prepare_images(np.zeros((2, 28, 28, 3), "float32"), (28, 28, 1))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"noise": "salt"}, "noise"),
+        ({"noise": "masking", "noise_rate": 0.0}, "noise_rate"),
+        ({"reconstruction_loss": "l1"}, "reconstruction_loss"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, match):
+    ae = build_dense_autoencoder(latent_dim=4)
+    with pytest.raises(ValueError, match=match):
+        Autoencoder(ae.encoder, ae.decoder, **kwargs)
+
+
+def test_masking_noise_only_in_training():
+    layer = MaskingNoise(0.5, seed=1)
+    x = np.ones((4, 28, 28), "float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)
+    noisy = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert set(np.unique(noisy)) == {0.0, 1.0}  # zeroed, not rescaled like Dropout
+    assert 0.4 < (noisy == 0).mean() < 0.6
+
+    ae = build_conv_autoencoder(filters=(4, 8), noise="masking", noise_rate=0.5, seed=0)
+    x = _images(4, channel=True)
+    clean = keras.ops.convert_to_numpy(ae.decoder(ae.encoder(x)))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ae(x)), clean, atol=1e-6)
+    assert not np.allclose(keras.ops.convert_to_numpy(ae(x, training=True)), clean, atol=1e-4)
+
+
+def test_fit_without_labels_reconstructs_the_input():
+    keras.utils.set_random_seed(0)
+    ae = build_dense_autoencoder(latent_dim=8, noise="gaussian", noise_rate=0.1)
+    ae.compile(optimizer=keras.optimizers.Adam(1e-2))  # default loss: binary_crossentropy
+    x = np.tile((_images(4) > 0.5).astype("float32"), (16, 1, 1))  # 4 binary images
+    history = ae.fit(x, epochs=8, batch_size=16, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.7 * losses[0]
+    # The target is the clean input: evaluate() equals BCE(x, ae(x)) (noise is off).
+    expected = keras.losses.binary_crossentropy(x, ae.predict(x, verbose=0))
+    expected = float(np.mean(keras.ops.convert_to_numpy(expected)))
+    np.testing.assert_allclose(ae.evaluate(x, verbose=0), expected, rtol=1e-3)
+    mse_ae = build_dense_autoencoder(latent_dim=4, reconstruction_loss="mse")
+    mse_ae.compile()
+    expected = float(np.mean((mse_ae.predict(x, verbose=0) - x) ** 2))
+    np.testing.assert_allclose(mse_ae.evaluate(x, verbose=0), expected, rtol=1e-3)
+
+
+@pytest.mark.parametrize("builder", ["dense", "conv"])
+def test_keras_round_trip(tmp_path, builder):
+    if builder == "dense":
+        ae = build_dense_autoencoder(
+            hidden_units=(16,), latent_dim=4, noise="gaussian", noise_rate=0.2
+        )
+    else:
+        ae = build_conv_autoencoder(filters=(4, 8), latent_dim=6, noise="masking", noise_rate=0.3)
+    ae.compile()
+    x = _images(3, channel=builder == "conv")
+    ae.fit(x, epochs=1, verbose=0)
+    path = str(tmp_path / "ae.keras")
+    ae.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, Autoencoder)
+    as_json = lambda config: json.loads(json.dumps(config))  # tuples vs lists
+    assert as_json(loaded.get_config()) == as_json(ae.get_config())
+    assert loaded.encoder.name == "encoder"
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(ae(x)), atol=1e-6
+    )

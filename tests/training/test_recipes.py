@@ -1,0 +1,133 @@
+import keras
+import numpy as np
+import pytest
+
+from ptft_keras.models.autoencoder import build_conv_autoencoder
+from ptft_keras.models.classifier import Classifier
+from ptft_keras.training import recipes
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def _toy(n_per_class=4, seed=0):
+    """Three 'digit' classes: a bright square in different corners, plus noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((3 * n_per_class, 28, 28, 1)).astype("float32") * 0.1
+    y = np.repeat(np.arange(3), n_per_class)
+    for i, c in enumerate(y):
+        r, col = [(4, 4), (4, 16), (16, 10)][c]
+        x[i, r : r + 8, col : col + 8] = 1.0
+    return x, y
+
+
+class PhaseRecorder(keras.callbacks.Callback):
+    def __init__(self, phases, phase):
+        super().__init__()
+        self.phases, self.phase = phases, phase
+
+    def on_train_begin(self, logs=None):
+        self.phases.append(self.phase)
+
+
+def test_shifted_batches_shift_whole_images():
+    x = np.zeros((5, 28, 28, 1), "float32")
+    x[:, 10:18, 10:18] = 1.0  # centred square: a 2-pixel shift keeps it whole
+    data = recipes.ShiftedBatches(x, np.arange(5), batch_size=4, max_shift=2, steps=7)
+    assert len(data) == 7
+    shifted = set()
+    for i in range(7):
+        images, labels = data[i]
+        assert images.shape == (4, 28, 28, 1) and labels.shape == (4,)
+        np.testing.assert_allclose(images.sum(axis=(1, 2, 3)), 64.0)
+        rows = np.flatnonzero(images[0, :, :, 0].sum(axis=1))
+        shifted.add(int(rows[0]))
+    assert shifted <= set(range(8, 13)) and len(shifted) > 1
+
+
+def test_pretrain_autoencoder_lowers_reconstruction_loss():
+    keras.utils.set_random_seed(0)
+    x, _ = _toy(8)
+    ae = build_conv_autoencoder(filters=(4, 8), latent_dim=8)
+    history = recipes.pretrain_autoencoder(ae, x, epochs=6, batch_size=8, learning_rate=3e-3)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_finetune_probe_keeps_encoder_then_finetune_changes_it():
+    keras.utils.set_random_seed(0)
+    x, y = _toy()
+    clf = Classifier(build_conv_autoencoder(filters=(4, 8), latent_dim=8).encoder, 3)
+    encoder_before = [_np(w).copy() for w in clf.encoder.weights]
+    phases = []
+    histories = recipes.finetune_classifier(
+        clf,
+        x,
+        y,
+        probe_steps=6,
+        finetune_steps=0,
+        batch_size=4,
+        steps_per_epoch=3,
+        callbacks=lambda phase: [PhaseRecorder(phases, phase)],
+    )
+    assert list(histories) == ["probe"] and phases == ["probe"]
+    assert len(histories["probe"].history["loss"]) == 2  # 6 steps = 2 "epochs" of 3
+    for before, w in zip(encoder_before, clf.encoder.weights, strict=True):
+        np.testing.assert_array_equal(before, _np(w))  # frozen while probing
+    assert clf.encoder.trainable  # restored
+    recipes.finetune_classifier(clf, x, y, imprint=False, probe_steps=0, finetune_steps=3)
+    assert any(
+        not np.allclose(b, _np(w)) for b, w in zip(encoder_before, clf.encoder.weights, strict=True)
+    )
+
+
+def test_imprinted_classifier_separates_toy_classes():
+    keras.utils.set_random_seed(0)
+    x, y = _toy()
+    clf = Classifier(build_conv_autoencoder(filters=(4, 8)).encoder, 3)
+    recipes.finetune_classifier(clf, x, y, probe_steps=0, finetune_steps=0)
+    assert (np.argmax(_np(clf(x)), axis=1) == y).mean() == 1.0
+
+
+def test_pseudo_label_threshold_and_per_class_cap():
+    features = keras.Input((3,))
+    model = keras.Model(features, features)  # logits = the inputs themselves
+    logits = np.array([[9, 0, 0], [5, 0, 0], [0, 9, 0], [1, 1, 1], [0, 0, 2]], "float32")
+    keep, labels = recipes.pseudo_label(model, logits, threshold=0.9)
+    np.testing.assert_array_equal(keep, [0, 1, 2])  # softmax([2,0,0]) ~ 0.79 < 0.9
+    np.testing.assert_array_equal(labels, [0, 0, 1])
+    keep, labels = recipes.pseudo_label(model, logits, threshold=0.5, per_class=1)
+    np.testing.assert_array_equal(keep, [0, 2, 4])  # most confident of each class
+    np.testing.assert_array_equal(labels, [0, 1, 2])
+
+
+def test_self_train_uses_confident_unlabeled_images():
+    keras.utils.set_random_seed(0)
+    x, y = _toy()
+    unlabeled, _ = _toy(6, seed=1)
+    clf = Classifier(build_conv_autoencoder(filters=(4, 8)).encoder, 3)
+    recipes.finetune_classifier(clf, x, y, probe_steps=10, finetune_steps=0, batch_size=4)
+    phases = []
+    log = recipes.self_train(
+        clf,
+        x,
+        y,
+        unlabeled,
+        rounds=2,
+        threshold=0.5,
+        steps=2,
+        batch_size=4,
+        callbacks=lambda phase: [PhaseRecorder(phases, phase)],
+    )
+    assert [entry["round"] for entry in log] == [1, 2] and phases == [
+        "self_train_1",
+        "self_train_2",
+    ]
+    assert all(0 < entry["pseudo_labels"] <= len(unlabeled) for entry in log)
+
+
+def test_self_train_needs_matching_labels():
+    x, y = _toy()
+    clf = Classifier(build_conv_autoencoder(filters=(4, 8)).encoder, 3)
+    with pytest.raises(ValueError, match="labels"):
+        recipes.self_train(clf, x, y[:-1], x, rounds=1, steps=1)
