@@ -1,0 +1,84 @@
+"""The callbacks every training entry point passes to ``model.fit``.
+
+``training_callbacks(backup_dir, verbose)`` returns, in order:
+
+* ``keras.callbacks.CSVLogger(backup_dir/training_log.csv, append=True)`` on the chief
+  (``append`` so a resumed run continues the same log);
+* ``AtomicBackupAndRestore(backup_dir)`` (``ptft_keras.training.checkpointing``): a
+  checkpoint per epoch, written atomically, resumed from after an interruption;
+* ``EpochLogger``: one line per epoch with the metrics and elapsed time, which reads well
+  in the logs of long or multi-worker runs (Keras' progbar writes carriage returns).
+
+Use ``fit(..., verbose=0)`` with ``verbose=True`` here to get only the one-line logs, or
+keep Keras' progbar and pass ``verbose=False``.
+"""
+
+import os
+import sys
+import time
+
+import keras
+
+from ptft_keras.training.checkpointing import AtomicBackupAndRestore
+from ptft_keras.training.strategies import task_info
+
+CSV_LOG = "training_log.csv"
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Print ``epoch 3/10  loss=0.1234  val_loss=0.2000  12.3s (total 40.1s)`` per epoch."""
+
+    def __init__(self, stream=None, prefix=""):
+        super().__init__()
+        self.stream = stream
+        self.prefix = prefix
+
+    def on_train_begin(self, logs=None):
+        self._train_start = time.perf_counter()
+        self._epochs = self.params.get("epochs") if self.params else None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        metrics = "  ".join(f"{k}={_fmt(v)}" for k, v in sorted((logs or {}).items()))
+        total = f"/{self._epochs}" if self._epochs else ""
+        line = (
+            f"{self.prefix}epoch {epoch + 1}{total}  {metrics}  "
+            f"{now - self._epoch_start:.1f}s (total {now - self._train_start:.1f}s)"
+        )
+        print(line, file=self.stream or sys.stdout, flush=True)
+
+
+def training_callbacks(backup_dir=None, verbose=True, *, delete_checkpoint=True):
+    """Callbacks for fault-tolerant, well-logged training; pass them to ``model.fit``.
+
+    Args:
+        backup_dir: if given, a directory owned by this run: per-epoch checkpoints
+            (resumed automatically by the next ``fit`` after an interruption) and a CSV
+            log of every epoch. ``None`` turns both off.
+        verbose: add the one-line-per-epoch ``EpochLogger``.
+        delete_checkpoint: remove the checkpoints when ``fit`` ends normally (Keras'
+            ``BackupAndRestore`` default; the next ``fit`` then starts from epoch 0).
+    """
+    callbacks = []
+    if backup_dir is not None:
+        backup_dir = os.fspath(backup_dir)
+        if task_info()[2]:  # only the chief logs, so workers don't interleave one file
+            os.makedirs(backup_dir, exist_ok=True)
+            # Before the backup: a kill between the two repeats a log row, never drops one.
+            csv_path = os.path.join(backup_dir, CSV_LOG)
+            callbacks.append(keras.callbacks.CSVLogger(csv_path, append=True))
+        callbacks.append(AtomicBackupAndRestore(backup_dir, delete_checkpoint=delete_checkpoint))
+    if verbose:
+        _, task_id, is_chief = task_info()
+        callbacks.append(EpochLogger(prefix="" if is_chief else f"[worker {task_id}] "))
+    return callbacks
+
+
+def _fmt(value):
+    try:
+        return f"{float(value):.4f}"
+    except (TypeError, ValueError):
+        return str(value)
