@@ -1,0 +1,41 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples"))
+import mnist_autoencoder_classifier as example  # noqa: E402
+
+
+@pytest.mark.tf_only  # exports a SavedModel
+def test_smoke_run_prints_table_writes_plots_and_exports(tmp_path, capsys):
+    out, export = tmp_path / "run", tmp_path / "export"
+    argv = ["--smoke", "--output-dir", str(out), "--export-dir", str(export)]
+    rows = example.main(argv + ["--budgets", "20"])
+    methods = ["frozen encoder", "fine-tune", "+ self-training"]
+    expected = [(20, init, m) for init in ("pretrained", "scratch") for m in methods]
+    assert [(r[0], r[1], r[2]) for r in rows] == expected
+    assert all(0.0 <= r[3] <= 1.0 for r in rows)
+    printed = capsys.readouterr().out
+    assert "Test accuracy" in printed and "+ self-training" in printed
+    for name in ("results.png", "reconstructions.png"):
+        with open(out / name, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(export))  # keep a reference while serving
+    served = loaded.serve(np.zeros((2, 28, 28), np.uint8))
+    np.testing.assert_allclose(served.numpy().sum(axis=1), 1.0, rtol=1e-5)
+
+    # An existing export is never silently overwritten: refused before any training.
+    with pytest.raises(SystemExit):
+        example.main(argv)
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+
+
+def test_bad_budget_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit):
+        example.parse_args(["--budgets", "100,lots"])
+    assert "--budgets" in capsys.readouterr().err
