@@ -1,0 +1,203 @@
+"""`TextClassifier`: a (pretrained) `TransformerBackbone` + pooling + classification head.
+
+    hidden   = backbone({"token_ids", "padding_mask"})     # (batch, seq, hidden)
+    features = pool(hidden, padding_mask)                  # (batch, hidden)
+    logits   = head(features)                              # (batch, num_classes)
+
+Pooling: `"first"` (the `[CLS]` position), `"mean"` (over real tokens only), `"last"` (the
+last real token: in a causal backbone the only position that has seen the whole text),
+`"auto"` = last for causal backbones, mean otherwise. The head and the loss come from the
+shared `ptft_keras.models.classifier` helpers (`build_classification_head`,
+`classification_loss`: cross-entropy or hinge).
+
+    lm = MaskedLM(TransformerBackbone(...)); lm.fit(...)
+    clf = TextClassifier.from_pretrained(lm, num_classes=2, vocabulary_size=8000,
+                                         sequence_length=64)
+    print(clf.transfer_report)          # every backbone variable, source -> target
+"""
+
+import keras
+from keras import ops
+
+from ptft_keras.models.classifier import LOSSES, build_classification_head, classification_loss
+from ptft_keras.models.transformer import TransformerBackbone
+
+POOLINGS = ("auto", "first", "mean", "last")
+
+
+@keras.saving.register_keras_serializable(package="ptft_keras")
+class SequencePooling(keras.layers.Layer):
+    """`(batch, seq, hidden)` + padding mask `(batch, seq)` -> `(batch, hidden)`.
+
+    Args:
+        mode: `"first"`, `"mean"` (masked average of real tokens) or `"last"` (the last
+            real token; assumes right padding, as `TextEncoder` produces).
+    """
+
+    def __init__(self, mode="mean", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in ("first", "mean", "last"):
+            raise ValueError(f"`mode` must be 'first', 'mean' or 'last', received {mode!r}.")
+        self.mode = mode
+
+    def call(self, hidden, padding_mask):
+        mask = ops.cast(padding_mask, hidden.dtype)  # (batch, seq)
+        if self.mode == "first":
+            return hidden[:, 0]
+        if self.mode == "mean":
+            total = ops.sum(hidden * mask[:, :, None], axis=1)  # (batch, hidden)
+            return total / ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1.0)
+        last = ops.maximum(ops.sum(ops.cast(padding_mask, "int32"), axis=1) - 1, 0)  # (batch,)
+        return ops.take_along_axis(hidden, last[:, None, None], axis=1)[:, 0]
+
+    def compute_output_shape(self, hidden_shape, padding_mask_shape=None):
+        return (hidden_shape[0], hidden_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="ptft_keras")
+class TextClassifier(keras.Model):
+    """Sequence classifier over a `TransformerBackbone`.
+
+    Args:
+        backbone: a `TransformerBackbone` (causal or bidirectional).
+        num_classes: number of classes.
+        pooling: `"auto"`, `"first"`, `"mean"` or `"last"` (see the module docstring).
+        head: `"linear"` or `"cosine"` (`build_classification_head` kinds).
+        head_dropout: dropout before the logits layer.
+        loss: `"crossentropy"` or `"hinge"`: the default loss of `compile()`.
+
+    Inputs `{"token_ids", "padding_mask"}` (from `ptft_keras.data.tokenizer.TextEncoder`);
+    outputs logits `(batch, num_classes)`. Layer names: `backbone`, `pooling`, `head`.
+    """
+
+    def __init__(
+        self,
+        backbone,
+        num_classes,
+        pooling="auto",
+        head="linear",
+        head_dropout=0.1,
+        loss="crossentropy",
+        **kwargs,
+    ):
+        if not isinstance(backbone, TransformerBackbone):
+            raise ValueError(
+                f"`backbone` must be a TransformerBackbone, received {type(backbone).__name__}."
+            )
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"`num_classes` must be an int >= 2, received {num_classes!r}.")
+        if pooling not in POOLINGS:
+            raise ValueError(f"`pooling` must be one of {POOLINGS}, received {pooling!r}.")
+        if loss not in LOSSES:
+            raise ValueError(f"`loss` must be one of {LOSSES}, received {loss!r}.")
+        mode = pooling if pooling != "auto" else ("last" if backbone.causal else "mean")
+
+        # === Layers ===
+        self.backbone = backbone
+        self.pooler = SequencePooling(mode, name="pooling")
+        self.head = build_classification_head(
+            (backbone.hidden_dim,), num_classes, kind=head, pooling="none", dropout=head_dropout
+        )
+
+        # === Functional model ===
+        inputs = dict(backbone.input)
+        hidden = backbone(inputs)  # (batch, seq, hidden)
+        features = self.pooler(hidden, inputs["padding_mask"])  # (batch, hidden)
+        logits = ops.cast(self.head(features), "float32")  # (batch, num_classes)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.pooling = pooling
+        self.pooling_mode = mode
+        self.head_kind = head
+        self.head_dropout = head_dropout
+        self.loss_name = loss
+        self.transfer_report = None
+
+    def compile(self, optimizer="adamw", loss=None, metrics=("accuracy",), **kwargs):
+        """Like `Model.compile`, defaulting to this classifier's loss and accuracy."""
+        loss = loss or classification_loss(self.loss_name)
+        super().compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []), **kwargs)
+
+    def compile_from_config(self, config):
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "num_classes": self.num_classes,
+            "pooling": self.pooling,
+            "head": self.head_kind,
+            "head_dropout": self.head_dropout,
+            "loss": self.loss_name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        source,
+        num_classes,
+        vocabulary_size=None,
+        sequence_length=None,
+        dropout=None,
+        **kwargs,
+    ):
+        """A classifier whose backbone carries the weights of a pretrained one.
+
+        Args:
+            source: a `CausalLM` / `MaskedLM` / `TextClassifier` (anything with a
+                `.backbone`), a `TransformerBackbone`, or a path to a `.keras` file of one.
+            num_classes: classes of the new head (initialised fresh).
+            vocabulary_size / sequence_length: what the classifier's inputs will be (the
+                tokenizer's vocabulary and the encoder's sequence length). If given and the
+                checkpoint differs, a `ValueError` names both values.
+            dropout: backbone dropout for fine-tuning (default: the checkpoint's).
+            **kwargs: `TextClassifier` arguments (pooling, head, head_dropout, loss).
+
+        The backbone is rebuilt from the checkpoint's config, then every variable is copied
+        by `ptft_keras.transfer.weights.transfer_weights` in strict mode; the report is in
+        `classifier.transfer_report`.
+        """
+        from ptft_keras.transfer.weights import transfer_weights
+
+        if isinstance(source, str):
+            if not source.endswith(".keras"):
+                raise ValueError(f"`source` path must be a `.keras` file, received {source!r}.")
+            source = keras.saving.load_model(source, compile=False)
+        source_backbone = source if isinstance(source, TransformerBackbone) else None
+        source_backbone = source_backbone or getattr(source, "backbone", None)
+        if not isinstance(source_backbone, TransformerBackbone):
+            raise ValueError(
+                "`source` must be a TransformerBackbone or a model with one as `.backbone` "
+                f"(CausalLM, MaskedLM, TextClassifier); received {type(source).__name__}."
+            )
+        config = source_backbone.get_config()
+        for name, wanted, key in (
+            ("vocabulary_size", vocabulary_size, "vocabulary_size"),
+            ("sequence_length", sequence_length, "max_sequence_length"),
+        ):
+            if wanted is not None and wanted != config[key]:
+                raise ValueError(
+                    f"The checkpoint's {key} is {config[key]} but the classifier's "
+                    f"{name} is {wanted}; pretrain with the same tokenizer and sequence "
+                    "length, or build the classifier to match the checkpoint."
+                )
+        if dropout is not None:
+            config["dropout"] = dropout
+        classifier = cls(TransformerBackbone.from_config(config), num_classes, **kwargs)
+        classifier.transfer_report = transfer_weights(source_backbone, classifier.backbone)
+        return classifier

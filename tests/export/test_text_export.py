@@ -1,0 +1,103 @@
+"""Raw-text SavedModel: reload in a fresh process, strings in, the Keras predictions out."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from ptft_keras.data.tokenizer import TextEncoder, train_tokenizer  # noqa: E402
+from ptft_keras.export.text import export_text_classifier  # noqa: E402
+from ptft_keras.models.text_classifier import TextClassifier  # noqa: E402
+from ptft_keras.models.transformer import TransformerBackbone  # noqa: E402
+
+pytestmark = pytest.mark.tf_only
+
+CORPUS = [
+    "a great movie !",
+    "do n't waste your time .",
+    "it 's a bad , bad film",
+    "the story is good",
+    "i love it",
+    "i hate it",
+] * 3
+TEXTS = [
+    "Great movie!",
+    "I don't like it. It's BAD...",
+    "",
+    "Caf\u00e9 na\u00efve \u65e5\u672c\u8a9e \U0001f600",
+    "good " * 5000,
+    "great movie !",
+]
+SEQ = 12
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    tokenizer = train_tokenizer(CORPUS, vocabulary_size=60)
+    backbone = TransformerBackbone(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=SEQ,
+        causal=False,
+    )
+    model = TextClassifier(backbone, num_classes=2, head_dropout=0.0)
+    path = str(tmp_path_factory.mktemp("export") / "sst2")
+    returned = export_text_classifier(model, tokenizer, path, sequence_length=SEQ)
+    expected = tf.nn.softmax(model(TextEncoder(tokenizer, SEQ)(TEXTS))).numpy()
+    return returned, expected, model, tokenizer
+
+
+def test_fresh_process_serves_raw_strings(exported):
+    path, expected, _, _ = exported
+    script = textwrap.dedent(f"""
+        import json, sys
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  registers the WordPiece ops
+        served = tf.saved_model.load({path!r})
+        texts = json.loads(sys.stdin.read())
+        out = served.serve(tf.constant(texts))["probabilities"].numpy()
+        sig = served.signatures["serving_default"](text=tf.constant(texts))["probabilities"]
+        print(json.dumps([out.tolist(), sig.numpy().tolist()]))
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(TEXTS),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    served, signature = (np.array(a) for a in json.loads(result.stdout.strip().splitlines()[-1]))
+    assert served.shape == (len(TEXTS), 2)
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    np.testing.assert_allclose(signature, expected, atol=1e-5)
+    np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
+    # Normalisation happens in the graph: typed text == its SST-2 form.
+    np.testing.assert_allclose(served[0], served[5], atol=1e-6)
+
+
+def test_existing_path_is_not_overwritten_silently(exported):
+    path, _, model, tokenizer = exported
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export_text_classifier(model, tokenizer, path, sequence_length=SEQ)
+    assert export_text_classifier(model, tokenizer, path, SEQ, overwrite=True) == path
+
+
+def test_export_rejects_mismatched_tokenizer_or_length(exported, tmp_path):
+    _, _, model, tokenizer = exported
+    with pytest.raises(ValueError, match="max_sequence_length=12"):
+        export_text_classifier(model, tokenizer, str(tmp_path / "a"), sequence_length=64)
+    other = train_tokenizer(CORPUS + ["completely new words appear here"], vocabulary_size=90)
+    with pytest.raises(ValueError, match="vocabulary_size"):
+        export_text_classifier(model, other, str(tmp_path / "b"), sequence_length=SEQ)
