@@ -1,0 +1,63 @@
+"""examples/finetuning_methods.py: every method runs end to end on the real data (--smoke)."""
+
+import importlib.util
+import os
+
+import keras
+import pytest
+
+from ptft_keras.peft.compare import METHODS
+
+EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "finetuning_methods.py")
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location("finetuning_methods", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _check(result, capsys, task):
+    rows = {r["method"]: r for r in result["rows"]}
+    assert list(rows) == list(METHODS)
+    full = rows["full"]["trainable"]
+    # Parameter-efficient methods train a small share; LoRA at most 5% of full FT.
+    assert rows["lora"]["trainable"] <= 0.05 * full
+    for method in ("linear_probe", "bitfit", "lora"):
+        assert rows[method]["trainable"] < rows["full"]["trainable"]
+    for method in ("lp_ft", "gradual_unfreezing", "llrd"):
+        assert rows[method]["trainable"] == full  # end with everything trainable
+    for row in rows.values():
+        assert 0.0 <= row["accuracy"] <= 1.0 and row["seconds"] > 0
+    merge = result["merge"]
+    assert merge["merged_max_abs_diff"] < 1e-4
+    if keras.backend.backend() == "tensorflow":
+        assert merge["savedmodel_lora_variables"] == 0
+        assert merge["savedmodel_max_abs_diff"] < 1e-4
+    out = capsys.readouterr().out
+    assert f"| lora | {rows['lora']['trainable']:,} |" in out and f"{task} LoRA merge check" in out
+
+
+def test_mnist_smoke(tmp_path, capsys):
+    result = _example().main(["--task", "mnist", "--smoke", "--output-dir", str(tmp_path)])
+    _check(result["mnist"], capsys, "mnist")
+    # 100 labels, linear head on 64 features: 64 * 10 + 10 trainable for the probe.
+    assert result["mnist"]["rows"][0]["trainable"] == 650
+    assert os.path.exists(tmp_path / "mnist_lora.npz")
+
+
+@pytest.mark.slow
+@pytest.mark.tf_only
+def test_sst2_smoke(shared_data_dir, tmp_path, capsys):
+    argv = [
+        "--task",
+        "sst2",
+        "--smoke",
+        "--output-dir",
+        str(tmp_path),
+        "--sst2-data-dir",
+        os.path.join(shared_data_dir, "sst2"),
+    ]
+    result = _example().main(argv)
+    _check(result["sst2"], capsys, "sst2")
