@@ -1,0 +1,1 @@
+"""Benchmarks: ptft_keras against its peers, measured side by side in one process."""
