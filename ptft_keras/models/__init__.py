@@ -1,1 +1,40 @@
-"""ptft_keras.models."""
+"""Models: autoencoders, classifiers, Transformer backbone and its LM/classification tasks.
+
+Imported eagerly (keras.ops only, no TensorFlow) so that importing `ptft_keras` registers
+every model class for `keras.saving.load_model`.
+"""
+
+from ptft_keras.models.autoencoder import (
+    Autoencoder,
+    MaskingNoise,
+    build_conv_autoencoder,
+    build_dense_autoencoder,
+)
+from ptft_keras.models.causal_lm import CausalLM
+from ptft_keras.models.classifier import (
+    Classifier,
+    CosineLogits,
+    SparseCategoricalHinge,
+    build_classification_head,
+    classification_loss,
+)
+from ptft_keras.models.masked_lm import MaskedLM
+from ptft_keras.models.text_classifier import SequencePooling, TextClassifier
+from ptft_keras.models.transformer import TransformerBackbone
+
+__all__ = [
+    "Autoencoder",
+    "CausalLM",
+    "Classifier",
+    "CosineLogits",
+    "MaskedLM",
+    "MaskingNoise",
+    "SequencePooling",
+    "SparseCategoricalHinge",
+    "TextClassifier",
+    "TransformerBackbone",
+    "build_classification_head",
+    "build_conv_autoencoder",
+    "build_dense_autoencoder",
+    "classification_loss",
+]
