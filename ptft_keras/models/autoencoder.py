@@ -21,6 +21,8 @@ accepts either and reshapes to what its encoder expects.
 import keras
 from keras import ops
 
+from ptft_keras.models.compile_config import restore_compile
+
 NOISE_KINDS = (None, "gaussian", "masking")
 RECONSTRUCTION_LOSSES = ("binary_crossentropy", "mse")
 
@@ -137,11 +139,7 @@ class Autoencoder(keras.Model):
         super().compile(optimizer=optimizer, loss=loss or self.reconstruction_loss, **kwargs)
 
     def compile_from_config(self, config):
-        # `compile` is overridden only for its defaults, so a saved compile config
-        # restores exactly as in `keras.Model`.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+        restore_compile(self, config)  # `compile` above only adds defaults
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         # Unsupervised: with no target given, reconstruct the clean input.

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ptft_keras.models.compile_config import restore_compile
 from ptft_keras.models.transformer import TransformerBackbone
 
 SAMPLERS = ("greedy", "top_k", "top_p")
@@ -74,10 +75,7 @@ class CausalLM(keras.Model):
         super().compile(**lm_compile_defaults(optimizer, loss, weighted_metrics), **kwargs)
 
     def compile_from_config(self, config):
-        # Our compile() is custom, so Keras would skip it when loading; restore it here.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+        restore_compile(self, config)  # `compile` above only adds defaults
 
     def get_config(self):
         return {

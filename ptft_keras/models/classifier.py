@@ -22,6 +22,7 @@ import keras
 from keras import ops
 
 from ptft_keras.models.autoencoder import prepare_images
+from ptft_keras.models.compile_config import restore_compile
 
 HEAD_KINDS = ("cosine", "linear")
 POOLINGS = ("flatten", "avg", "none")
@@ -215,11 +216,7 @@ class Classifier(keras.Model):
         super().compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []), **kwargs)
 
     def compile_from_config(self, config):
-        # `compile` is overridden only for its defaults, so a saved compile config
-        # restores exactly as in `keras.Model`.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+        restore_compile(self, config)  # `compile` above only adds defaults
 
     @classmethod
     def from_pretrained(cls, source, num_classes, head="cosine", loss="crossentropy", **kwargs):

@@ -20,6 +20,7 @@ import keras
 from keras import ops
 
 from ptft_keras.models.classifier import LOSSES, build_classification_head, classification_loss
+from ptft_keras.models.compile_config import restore_compile
 from ptft_keras.models.transformer import TransformerBackbone
 
 POOLINGS = ("auto", "first", "mean", "last")
@@ -124,9 +125,7 @@ class TextClassifier(keras.Model):
         super().compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []), **kwargs)
 
     def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
+        restore_compile(self, config)  # `compile` above only adds defaults
 
     def get_config(self):
         return {
