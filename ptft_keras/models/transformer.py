@@ -173,6 +173,9 @@ class TransformerBackbone(keras.Model):
         for block in self.transformer_blocks:
             x = block(x, padding_mask=attention_mask)  # (batch, seq, hidden)
         outputs = self.final_norm(x)
+        # A fixed default name keeps variable keys (`backbone/block_0/...`, what transfer and
+        # LoRA adapter files use) the same in every session, not `transformer_backbone_3`.
+        kwargs.setdefault("name", "backbone")
         super().__init__(
             inputs={"token_ids": token_ids, "padding_mask": padding_mask},
             outputs=outputs,

@@ -120,3 +120,13 @@ def test_bad_arguments_are_named():
         TextClassifier(_backbone(), 2, loss="mse")
     with pytest.raises(ValueError, match="TransformerBackbone"):
         TextClassifier(keras.layers.Dense(3), 2)
+
+
+def test_variable_keys_are_the_same_for_every_backbone_built_in_a_session():
+    # Path-keyed files (transfer, LoRA adapters) must not depend on Keras' auto-numbered
+    # names such as `transformer_backbone_3`.
+    first = TextClassifier(TransformerBackbone.from_preset("tiny"), num_classes=2)
+    second = TextClassifier(TransformerBackbone.from_preset("tiny"), num_classes=2)
+    first_keys, second_keys = list(variable_map(first)), list(variable_map(second))
+    assert first_keys == second_keys
+    assert "backbone/block_0/attention/qkv/kernel" in first_keys
