@@ -57,12 +57,9 @@ def flops_per_token(num_params, num_layers, sequence_length, hidden_dim):
     return 6 * num_params + 12 * num_layers * sequence_length * hidden_dim
 
 
-def build_ptft_keras(cfg):
-    """Our `CausalLM` over a causal `TransformerBackbone`; returns (model, backbone params)."""
-    from ptft_keras.models.causal_lm import CausalLM
-    from ptft_keras.models.transformer import TransformerBackbone
-
-    backbone = TransformerBackbone(
+def backbone_shape(cfg):
+    """The constructor arguments both peers share, so their shapes cannot drift apart."""
+    return dict(
         vocabulary_size=cfg["vocabulary_size"],
         num_layers=cfg["num_layers"],
         num_heads=cfg["num_heads"],
@@ -71,6 +68,14 @@ def build_ptft_keras(cfg):
         max_sequence_length=cfg["sequence_length"],
         dropout=0.0,
     )
+
+
+def build_ptft_keras(cfg):
+    """Our `CausalLM` over a causal `TransformerBackbone`; returns (model, backbone params)."""
+    from ptft_keras.models.causal_lm import CausalLM
+    from ptft_keras.models.transformer import TransformerBackbone
+
+    backbone = TransformerBackbone(**backbone_shape(cfg))
     return CausalLM(backbone), backbone.count_params()
 
 
@@ -79,15 +84,7 @@ def build_keras_hub(cfg):
     import keras
     import keras_hub
 
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=cfg["vocabulary_size"],
-        num_layers=cfg["num_layers"],
-        num_heads=cfg["num_heads"],
-        hidden_dim=cfg["hidden_dim"],
-        intermediate_dim=4 * cfg["hidden_dim"],
-        max_sequence_length=cfg["sequence_length"],
-        dropout=0.0,
-    )
+    backbone = keras_hub.models.GPT2Backbone(**backbone_shape(cfg))
     logits = backbone.token_embedding(backbone.output, reverse=True)
     return keras.Model(backbone.inputs, logits), backbone.count_params()
 
