@@ -18,6 +18,11 @@ from ptft_keras.models.classifier import (
     build_classification_head,
     classification_loss,
 )
+from ptft_keras.models.contrastive import (
+    build_projection_head,
+    image_augmentation,
+    nt_xent_loss,
+)
 from ptft_keras.models.masked_lm import MaskedLM
 from ptft_keras.models.text_classifier import SequencePooling, TextClassifier
 from ptft_keras.models.transformer import TransformerBackbone
@@ -36,5 +41,8 @@ __all__ = [
     "build_classification_head",
     "build_conv_autoencoder",
     "build_dense_autoencoder",
+    "build_projection_head",
     "classification_loss",
+    "image_augmentation",
+    "nt_xent_loss",
 ]

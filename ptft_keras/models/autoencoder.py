@@ -22,6 +22,11 @@ import keras
 from keras import ops
 
 from ptft_keras.models.compile_config import restore_compile
+from ptft_keras.models.contrastive import (
+    build_projection_head,
+    image_augmentation,
+    nt_xent_loss,
+)
 
 NOISE_KINDS = (None, "gaussian", "masking")
 RECONSTRUCTION_LOSSES = ("binary_crossentropy", "mse")
@@ -83,6 +88,11 @@ class Autoencoder(keras.Model):
         noise_rate: stddev (gaussian) or drop probability (masking).
         reconstruction_loss: "binary_crossentropy" (for [0, 1] pixels) or "mse"; the
             default loss of `compile()`.
+        contrastive_weight: > 0 adds `contrastive_weight * NT-Xent` over two random
+            augmentations of each training image (`ptft_keras.models.contrastive`):
+            an augmentation-aware autoencoder. Needs a flat (batch, dim) encoder output.
+        temperature, projection_dim: of the contrastive term and its projection head.
+        augmentation: a Keras layer making the views; default `image_augmentation(seed)`.
     """
 
     def __init__(
@@ -93,6 +103,10 @@ class Autoencoder(keras.Model):
         noise_rate=0.0,
         reconstruction_loss="binary_crossentropy",
         seed=None,
+        contrastive_weight=0.0,
+        temperature=0.2,
+        projection_dim=64,
+        augmentation=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -110,6 +124,13 @@ class Autoencoder(keras.Model):
                 f"The decoder must output the encoder's input shape "
                 f"{encoder.input_shape[1:]}, but it outputs {decoder.output_shape[1:]}."
             )
+        if contrastive_weight < 0:
+            raise ValueError(f"`contrastive_weight` must be >= 0, got {contrastive_weight}.")
+        if contrastive_weight and len(encoder.output_shape) != 2:
+            raise ValueError(
+                "contrastive_weight > 0 needs an encoder with a flat (batch, dim) output, "
+                f"got output shape {encoder.output_shape} (set `latent_dim`)."
+            )
         # === Layers ===
         self.encoder = encoder
         self.decoder = decoder
@@ -119,20 +140,36 @@ class Autoencoder(keras.Model):
             self.noise_layer = MaskingNoise(noise_rate, seed=seed, name="noise")
         else:
             self.noise_layer = None
+        self.augmentation = self.projector = None
+        if contrastive_weight:
+            self.augmentation = augmentation or image_augmentation(seed=seed)
+            self.projector = build_projection_head(encoder.output_shape[-1], projection_dim)
         # === Config ===
         self.noise = noise
         self.noise_rate = noise_rate
         self.reconstruction_loss = reconstruction_loss
         self.seed = seed
+        self.contrastive_weight = contrastive_weight
+        self.temperature = temperature
+        self.projection_dim = projection_dim
         self.image_shape = tuple(encoder.input_shape[1:])
         self.built = True  # encoder and head/decoder are built functional models
 
     def call(self, images, training=False):
         images = prepare_images(images, self.image_shape)  # (batch, *image_shape)
+        if training and self.contrastive_weight:
+            self.add_loss(self.contrastive_weight * self.contrastive_loss(images))
         if self.noise_layer is not None:
             images = self.noise_layer(images, training=training)
         features = self.encoder(images, training=training)  # (batch, *feature_shape)
         return self.decoder(features, training=training)  # (batch, *image_shape)
+
+    def contrastive_loss(self, images):
+        """NT-Xent between two random augmentations of each image (clean, not noised)."""
+        views = ops.concatenate([images, images], axis=0)  # (2 * batch, *image_shape)
+        views = self.augmentation(views, training=True)
+        features = self.encoder(views, training=True)  # (2 * batch, dim)
+        return nt_xent_loss(self.projector(features, training=True), self.temperature)
 
     def compile(self, optimizer="adam", loss=None, **kwargs):
         """Like `Model.compile`, with `loss` defaulting to `reconstruction_loss`."""
@@ -159,13 +196,22 @@ class Autoencoder(keras.Model):
             "noise_rate": self.noise_rate,
             "reconstruction_loss": self.reconstruction_loss,
             "seed": self.seed,
+            "contrastive_weight": self.contrastive_weight,
+            "temperature": self.temperature,
+            "projection_dim": self.projection_dim,
+            "augmentation": (
+                keras.saving.serialize_keras_object(self.augmentation)
+                if self.augmentation is not None
+                else None
+            ),
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("encoder", "decoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
+        for key in ("encoder", "decoder", "augmentation"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
 
@@ -214,6 +260,7 @@ def build_conv_autoencoder(
     noise_rate=0.3,
     reconstruction_loss="binary_crossentropy",
     seed=None,
+    contrastive_weight=0.0,
 ):
     """Convolutional (denoising) autoencoder for 28x28x1 images.
 
@@ -222,7 +269,8 @@ def build_conv_autoencoder(
     feature map, or a (batch, latent_dim) vector when `latent_dim` is set.
     The default masking noise (30% of pixels zeroed) makes it a denoising AE, which
     learns stroke-level features rather than an identity map. A linear `latent`
-    (`latent_activation=None`) cannot have dead ReLU units.
+    (`latent_activation=None`) cannot have dead ReLU units. `contrastive_weight` > 0
+    (needs `latent_dim`) adds the augmentation-aware term of `Autoencoder`.
     """
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or input_shape[0] % 2 ** len(filters) != 0:
@@ -255,5 +303,12 @@ def build_conv_autoencoder(
     y = keras.layers.Conv2D(input_shape[-1], 3, 1, "same", activation="sigmoid", name="pixels")(y)
     decoder = keras.Model(features, y, name="decoder")
     return Autoencoder(
-        encoder, decoder, noise, noise_rate, reconstruction_loss, seed, name="conv_autoencoder"
+        encoder,
+        decoder,
+        noise,
+        noise_rate,
+        reconstruction_loss,
+        seed,
+        contrastive_weight=contrastive_weight,
+        name="conv_autoencoder",
     )

@@ -1,7 +1,7 @@
 """Pretrain -> fine-tune recipes for the image autoencoder and classifier.
 
-    ae = build_conv_autoencoder(latent_dim=64, latent_activation=None)
-    pretrain_autoencoder(ae, unlabeled_images)                    # denoising, no labels
+    ae = build_conv_autoencoder(latent_dim=64, latent_activation=None, contrastive_weight=1.0)
+    pretrain_autoencoder(ae, unlabeled_images)          # denoising + contrastive, no labels
     clf = Classifier.from_pretrained(ae, num_classes=10)
     finetune_classifier(clf, few_images, few_labels)              # imprint -> LP -> FT
     self_train(clf, few_images, few_labels, unlabeled_images)     # + pseudo-labels
@@ -89,11 +89,18 @@ def pretrain_autoencoder(
     callbacks=None,
     verbose=0,
 ):
-    """Unsupervised pretraining: reconstruct `images` (no labels). Returns the History."""
+    """Unsupervised pretraining: reconstruct `images` (no labels). Returns the History.
+
+    Adam with the learning rate decayed to 0 over the run (cosine), so the last epochs
+    settle instead of bouncing at the peak rate.
+    """
+    images = np.asarray(images, "float32")
+    steps = epochs * -(-len(images) // batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, steps))
     with _scope(strategy):
-        autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate))
+        autoencoder.compile(optimizer=keras.optimizers.Adam(schedule))
     return autoencoder.fit(
-        np.asarray(images, "float32"),
+        images,
         epochs=epochs,
         batch_size=batch_size,
         shuffle=True,

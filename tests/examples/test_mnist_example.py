@@ -6,6 +6,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples"))
 import mnist_autoencoder_classifier as example  # noqa: E402
+import mnist_label_draws  # noqa: E402
 
 
 @pytest.mark.tf_only  # exports a SavedModel
@@ -39,3 +40,15 @@ def test_bad_budget_is_a_usage_error(capsys):
     with pytest.raises(SystemExit):
         example.parse_args(["--budgets", "100,lots"])
     assert "--budgets" in capsys.readouterr().err
+
+
+def test_label_draws_smoke_pairs_every_draw(capsys):
+    results = mnist_label_draws.main(["--smoke", "--max-shifts", "2,0"])
+    assert sorted(results) == [
+        (100, 0, "pretrained"),
+        (100, 0, "scratch"),
+        (100, 2, "pretrained"),
+        (100, 2, "scratch"),
+    ]
+    assert all(len(accs) == 2 for accs in results.values())  # --smoke: 2 draws
+    assert "paired difference" in capsys.readouterr().out

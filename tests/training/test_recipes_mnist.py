@@ -1,6 +1,7 @@
-"""Quality bar on the real 8k MNIST sample (slow: ~4-6 minutes on 2 CPU cores).
+"""Quality bar on the real 8k MNIST sample (slow: a few minutes on 2 CPU cores).
 
-Reduced but honest: the default recipe and model, 15 pretraining epochs instead of 40.
+Reduced but honest: the default recipe and model (contrastive + denoising autoencoder),
+15 pretraining epochs instead of the demo's 30, one label draw.
 """
 
 import os
@@ -29,26 +30,32 @@ def test_pretraining_and_default_recipe_on_real_mnist(shared_data_dir):
     test_x, test_y = split.test_images.astype("float32")[..., None] / 255.0, split.test_labels
     few_x, few_y = sample_few_labels(pool, split.pool_labels, 100, 10, seed=0)
 
-    ae = build_conv_autoencoder(latent_dim=64, latent_activation=None, seed=0)
+    ae = build_conv_autoencoder(
+        latent_dim=64, latent_activation=None, contrastive_weight=1.0, seed=0
+    )
     recipes.pretrain_autoencoder(ae, pool, epochs=15)
     pretrained = Classifier.from_pretrained(ae, num_classes=10)
     scratch = Classifier(keras.Model.from_config(ae.encoder.get_config()), num_classes=10)
 
     # Frozen features: class-mean prototypes of 100 labels. Pretraining must make the
-    # encoder's features clearly better than a random encoder's (measured: 75% vs 64%).
+    # encoder's features far better than a random encoder's (measured: 80.7% vs 59.4%).
     for clf in (pretrained, scratch):
         recipes.finetune_classifier(clf, few_x, few_y, probe_steps=0, finetune_steps=0)
     frozen_pre, frozen_scratch = (_accuracy(c, test_x, test_y) for c in (pretrained, scratch))
-    assert frozen_pre >= frozen_scratch + 0.05, (frozen_pre, frozen_scratch)
+    assert frozen_pre >= frozen_scratch + 0.15, (frozen_pre, frozen_scratch)
 
-    # The default recipe (imprint -> probe -> fine-tune, shifts) with 100 labels.
-    recipes.finetune_classifier(pretrained, few_x, few_y)
-    tuned = _accuracy(pretrained, test_x, test_y)
-    assert tuned >= 0.85, tuned
+    # The default recipe (imprint -> probe -> fine-tune, shifts) with 100 labels, on both:
+    # the pretrained encoder must end ahead of the same classifier from scratch
+    # (measured 93.5% vs 90.6%; over 5 label draws at 30 epochs: +2.0 +- 0.6 points).
+    for clf in (pretrained, scratch):
+        recipes.finetune_classifier(clf, few_x, few_y)
+    tuned, tuned_scratch = (_accuracy(c, test_x, test_y) for c in (pretrained, scratch))
+    assert tuned >= 0.90 and tuned >= tuned_scratch + 0.01, (tuned, tuned_scratch)
     # Semi-supervised: one self-training round on the unlabeled pool must not hurt.
     recipes.self_train(pretrained, few_x, few_y, pool, rounds=1)
     self_trained = _accuracy(pretrained, test_x, test_y)
     print(
-        f"frozen {frozen_pre:.4f} vs {frozen_scratch:.4f}; tuned {tuned:.4f}; st {self_trained:.4f}"
+        f"frozen {frozen_pre:.4f} vs {frozen_scratch:.4f}; tuned {tuned:.4f} vs "
+        f"{tuned_scratch:.4f}; self-trained {self_trained:.4f}"
     )
     assert self_trained >= tuned - 0.01

@@ -1,0 +1,96 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from ptft_keras.models.autoencoder import build_conv_autoencoder
+from ptft_keras.models.contrastive import image_augmentation, nt_xent_loss
+
+
+def _images(n=16, seed=0):
+    return np.random.default_rng(seed).random((n, 28, 28, 1)).astype("float32")
+
+
+def test_nt_xent_matches_a_numpy_reference():
+    z = np.random.default_rng(0).normal(size=(6, 5)).astype("float32")  # 3 pairs
+    zn = z / np.linalg.norm(z, axis=1, keepdims=True)
+    logits = zn @ zn.T / 0.5
+    np.fill_diagonal(logits, -np.inf)
+    partners = np.array([3, 4, 5, 0, 1, 2])
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -log_softmax[np.arange(6), partners].mean()
+    got = float(ops.convert_to_numpy(nt_xent_loss(z, temperature=0.5)))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_nt_xent_is_low_when_views_agree_and_high_when_they_do_not():
+    anchors = np.eye(8, dtype="float32")  # 8 orthogonal images
+    loss = lambda z: float(ops.convert_to_numpy(nt_xent_loss(z, temperature=0.05)))
+    agree = loss(np.concatenate([anchors, anchors]))  # log(1 + 14 e^-20)
+    disagree = loss(np.concatenate([anchors, np.roll(anchors, 1, axis=0)]))  # ~20
+    assert agree < 1e-6 and disagree > 15.0
+
+
+def test_nt_xent_rejects_a_non_positive_temperature():
+    with pytest.raises(ValueError, match="temperature"):
+        nt_xent_loss(np.ones((4, 3), "float32"), temperature=0.0)
+
+
+def test_image_augmentation_is_random_per_image_and_off_at_inference():
+    x = np.repeat(_images(1), 4, axis=0)  # the same image four times
+    augment = image_augmentation(seed=0)
+    out = ops.convert_to_numpy(augment(x, training=True))
+    assert out.shape == x.shape
+    assert not np.allclose(out[0], out[1])  # per image, not one transform per batch
+    np.testing.assert_array_equal(ops.convert_to_numpy(augment(x, training=False)), x)
+
+
+def test_contrastive_autoencoder_adds_its_loss_only_in_training():
+    ae = build_conv_autoencoder(filters=(4, 8), latent_dim=6, contrastive_weight=0.5, seed=0)
+    ae(_images(4), training=False)
+    assert not ae.losses
+    ae(_images(4), training=True)
+    assert len(ae.losses) == 1 and float(ops.convert_to_numpy(ae.losses[0])) > 0
+
+
+def test_contrastive_autoencoder_needs_a_flat_code():
+    with pytest.raises(ValueError, match="flat"):
+        build_conv_autoencoder(filters=(4, 8), contrastive_weight=1.0)
+    with pytest.raises(ValueError, match="contrastive_weight"):
+        build_conv_autoencoder(filters=(4, 8), latent_dim=6, contrastive_weight=-1.0)
+
+
+def test_contrastive_fit_trains_the_projector_and_draws_new_views_each_step():
+    keras.utils.set_random_seed(0)
+    ae = build_conv_autoencoder(filters=(4, 8), latent_dim=6, contrastive_weight=1.0, seed=0)
+    projector_before = [ops.convert_to_numpy(w).copy() for w in ae.projector.weights]
+    seeds_before = [ops.convert_to_numpy(v).copy() for v in ae.augmentation.non_trainable_variables]
+    ae.compile(optimizer="adam")
+    history = ae.fit(_images(32), epochs=3, batch_size=16, verbose=0)
+    assert all(np.isfinite(history.history["loss"]))
+    assert any(
+        not np.allclose(a, ops.convert_to_numpy(b))
+        for a, b in zip(projector_before, ae.projector.weights, strict=True)
+    )
+    # The augmentation's seed state must advance inside fit (on JAX too), or every step
+    # would see the same two views.
+    assert seeds_before and any(
+        not np.array_equal(a, ops.convert_to_numpy(b))
+        for a, b in zip(seeds_before, ae.augmentation.non_trainable_variables, strict=True)
+    )
+
+
+def test_contrastive_autoencoder_keras_round_trip(tmp_path):
+    ae = build_conv_autoencoder(filters=(4, 8), latent_dim=6, contrastive_weight=0.7, seed=3)
+    x = _images(4)
+    path = str(tmp_path / "ae.keras")
+    ae.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.contrastive_weight == 0.7 and loaded.temperature == ae.temperature
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(loaded.predict(x, verbose=0)),
+        ops.convert_to_numpy(ae.predict(x, verbose=0)),
+        atol=1e-6,
+    )
+    for a, b in zip(loaded.projector.weights, ae.projector.weights, strict=True):
+        np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
