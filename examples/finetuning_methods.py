@@ -42,7 +42,7 @@ from ptft_keras.peft.compare import (
 )
 from ptft_keras.peft.lora import TRANSFORMER_TARGETS, save_lora_weights
 from ptft_keras.training import recipes
-from ptft_keras.training.strategies import get_strategy
+from ptft_keras.training.strategies import add_strategy_arguments, get_strategy, xla_option
 from ptft_keras.transfer.weights import transfer_weights
 
 
@@ -66,6 +66,7 @@ def parse_args(argv):
     p.add_argument("--output-dir", default="runs/finetuning_methods")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--smoke", action="store_true", help="tiny settings, for tests")
+    add_strategy_arguments(p)
     args = p.parse_args(argv)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(args.methods) - set(METHODS))
@@ -104,11 +105,15 @@ def mnist_task(args):
     test_x, test_y = split.test_images.astype("float32") / 255.0, split.test_labels
     few_x, few_y = sample_few_labels(pool, split.pool_labels, args.mnist_labels, 10, args.seed)
 
-    autoencoder = build_dense_autoencoder(
-        hidden_units=(256,), latent_dim=64, noise="masking", noise_rate=0.3, seed=args.seed
-    )
+    strategy = get_strategy(args.strategy)
+    with strategy.scope():
+        autoencoder = build_dense_autoencoder(
+            hidden_units=(256,), latent_dim=64, noise="masking", noise_rate=0.3, seed=args.seed
+        )
     log(f"MNIST: pretraining the dense autoencoder on {len(pool)} unlabeled images")
-    recipes.pretrain_autoencoder(autoencoder, pool, epochs=args.mnist_pretrain_epochs)
+    recipes.pretrain_autoencoder(
+        autoencoder, pool, epochs=args.mnist_pretrain_epochs, strategy=strategy
+    )
 
     def build(adapter=False):
         if not adapter:
@@ -145,7 +150,8 @@ def sst2_task(args):
         (["--smoke"] if args.smoke else [])
         + (["--data-dir", args.sst2_data_dir] if args.sst2_data_dir else [])
         + ["--pretrain-epochs", str(1 if args.smoke else args.sst2_pretrain_epochs)]
-        + ["--objective", args.sst2_objective]
+        + ["--objective", args.sst2_objective, "--strategy", args.strategy]
+        + (["--xla"] if args.xla else [])
     )
     train_x, train_y, dev_x, dev_y = text.load_data(text_args, log)
     lm_path = os.path.join(args.output_dir, "sst2_lm.keras")
@@ -158,7 +164,7 @@ def sst2_task(args):
         tokenizer = train_tokenizer(train_x, vocabulary_size=text_args.vocab_size)
         encode = TextEncoder(tokenizer, text_args.seq_len)
         corpus = encode(list(train_x))["token_ids"].numpy()
-        lm = text.pretrain(text_args, get_strategy("auto"), tokenizer, corpus, log)
+        lm = text.pretrain(text_args, get_strategy(args.strategy), tokenizer, corpus, log)
         os.makedirs(args.output_dir, exist_ok=True)
         lm.save(lm_path)
         save_tokenizer(tokenizer, tok_dir)
@@ -230,7 +236,10 @@ def main(argv=None):
     for task in tasks:
         keras.utils.set_random_seed(args.seed)
         build, spec, eval_x, eval_y, split = (mnist_task if task == "mnist" else sst2_task)(args)
-        rows, lora_model = run_comparison(build, spec, eval_x, eval_y, args.methods, log=log)
+        spec.compile_kwargs = {**spec.compile_kwargs, "jit_compile": xla_option(args.xla or None)}
+        rows, lora_model = run_comparison(
+            build, spec, eval_x, eval_y, args.methods, log=log, strategy=get_strategy(args.strategy)
+        )
         tables.append(format_table(f"{task} ({split} accuracy)", rows))
         results[task] = {"rows": rows}
         if lora_model is not None:

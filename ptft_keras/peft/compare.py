@@ -7,6 +7,7 @@ with each method for the same number of epochs and measures trainable parameters
 accuracy and training time.
 """
 
+import contextlib
 import dataclasses
 import time
 
@@ -118,19 +119,23 @@ def accuracy(model, x, y, batch_size=256):
     return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(y)))
 
 
-def run_comparison(build_model, spec, eval_x, eval_y, methods=METHODS, log=print):
+def run_comparison(build_model, spec, eval_x, eval_y, methods=METHODS, log=print, strategy=None):
     """Fine-tune a fresh pretrained model per method; return rows (dicts) and the LoRA model.
 
     `build_model(adapter)`: a new classifier carrying the pretrained weights; with
     `adapter=True` its backbone has bottleneck adapters (zero-initialised up-projection).
+    `strategy` (from `ptft_keras.training.strategies.get_strategy`): each model is built,
+    given its LoRA/adapter variables, compiled and trained inside its scope.
     """
     rows, lora_model = [], None
+    scope = strategy.scope if strategy is not None else contextlib.nullcontext
     # What full fine-tuning trains: every trainable weight of the plain pretrained model.
     full_trainable = count_parameters(build_model(adapter=False))[1]
     for method in methods:
         keras.utils.set_random_seed(0)
-        model = build_model(adapter=method == "adapters")
-        seconds = finetune(model, method, spec)
+        with scope():  # variables (model, LoRA, optimizer) must be created in the scope
+            model = build_model(adapter=method == "adapters")
+            seconds = finetune(model, method, spec)
         trainable, total = count_parameters(model)
         if method in ("lp_ft", "gradual_unfreezing"):
             trainable = total  # it ends with everything unfrozen

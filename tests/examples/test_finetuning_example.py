@@ -61,3 +61,28 @@ def test_sst2_smoke(shared_data_dir, tmp_path, capsys):
     ]
     result = _example().main(argv)
     _check(result["sst2"], capsys, "sst2")
+
+
+@pytest.mark.tf_only  # MirroredStrategy is tf.distribute
+def test_mnist_smoke_under_a_mirrored_strategy(tmp_path, capsys, monkeypatch):
+    # One replica on this machine, but every model (and its LoRA/adapter and optimizer
+    # variables) must be built inside the strategy's scope, or Keras refuses to train.
+    import tensorflow as tf
+
+    from ptft_keras.peft import compare
+
+    in_scope, run_comparison = [], compare.run_comparison
+
+    def recording_run_comparison(build_model, *args, **kwargs):
+        def build(adapter=False):
+            in_scope.append(tf.distribute.has_strategy())
+            return build_model(adapter)
+
+        return run_comparison(build, *args, **kwargs)
+
+    example = _example()
+    monkeypatch.setattr(example, "run_comparison", recording_run_comparison)
+    argv = ["--task", "mnist", "--smoke", "--output-dir", str(tmp_path), "--strategy", "mirrored"]
+    _check(example.main(argv)["mnist"], capsys, "mnist")
+    # The first build only counts parameters; every fine-tuned model is built in scope.
+    assert in_scope[1:] and all(in_scope[1:]), in_scope
