@@ -104,6 +104,27 @@ def load_pretraining_corpus(source="tsv", data_dir=None):
     return load_sst2("train", source, data_dir)[0]
 
 
+def maximal_phrases(texts):
+    """The texts that are not a word span of a longer text, longest first, deduplicated.
+
+    SST-2's `train.tsv` holds every parse-tree phrase of ~6.9k sentences: 67,349 phrases
+    (634k words) shrink to 6,886 maximal ones (133k words). A pretraining epoch over those
+    sees every word in context at about a fifth of the cost of an epoch over all phrases.
+    """
+    kept, containing = [], {}  # containing[word]: framed kept texts with that word
+    for text in sorted({str(t) for t in texts}, key=lambda t: (-len(t.split()), t)):
+        words = text.split()
+        if not words:  # the empty text is a span of every text
+            continue
+        framed = f" {' '.join(words)} "  # a span starts and ends at word edges
+        rarest = min(words, key=lambda w: len(containing.get(w, ())))
+        if not any(framed in other for other in containing.get(rarest, ())):
+            kept.append(text)
+            for word in set(words):
+                containing.setdefault(word, []).append(framed)
+    return np.array(kept, dtype=object)
+
+
 def load_imdb(split="unsupervised", data_dir=None):
     """TFDS `imdb_reviews` -> `(texts, labels)`; labels are -1 in `unsupervised`."""
     if split not in ("train", "test", "unsupervised"):

@@ -11,6 +11,7 @@ from ptft_keras.data.sst2 import (  # noqa: E402
     load_pretraining_corpus,
     load_sst2,
     make_text_dataset,
+    maximal_phrases,
     read_sst2_tsv,
     sample_label_budget,
 )
@@ -121,6 +122,14 @@ def test_label_budget_is_balanced_seeded_and_checked():
         sample_label_budget(sentences, labels, 80)
 
 
+def test_maximal_phrases_drops_word_spans_only():
+    texts = ["a great film .", "great film", "film", "a great", "great", "eat film", "b", "b"]
+    texts += ["", "z"]
+    kept = list(maximal_phrases(texts))
+    # "eat film" is a substring of "a great film ." but not a word span of it.
+    assert kept == ["a great film .", "eat film", "b", "z"]
+
+
 def test_make_text_dataset_buckets_and_keeps_pairs():
     rng = np.random.default_rng(0)
     lengths = rng.integers(1, 40, size=200)
@@ -146,6 +155,8 @@ def test_make_text_dataset_buckets_and_keeps_pairs():
 def test_real_sst2_files(shared_data_dir):
     sentences, labels = load_sst2("train", data_dir=f"{shared_data_dir}/sst2")
     assert len(sentences) == 67_349 and set(labels.tolist()) == {0, 1}
+    longest = maximal_phrases(sentences)  # the pretraining corpus of `--pretrain-corpus`
+    assert len(longest) == 6_886 and sum(len(t.split()) for t in longest) == 133_442
     dev_sentences, dev_labels = load_sst2("dev", data_dir=f"{shared_data_dir}/sst2")
     assert len(dev_sentences) == 872 and 0.5 < dev_labels.mean() < 0.52
     assert sst2.DEFAULT_SST2_DIR.endswith("sst2")
