@@ -62,6 +62,29 @@ def test_smoke_run_trains_prints_table_and_exports(shared_data_dir, tmp_path, ca
     assert [r["budget"] for r in again] == [20, "all"]
 
 
+def test_smoke_masked_lm_with_layer_decay(shared_data_dir, capsys):
+    example = _example()
+    rows = example.main(
+        [
+            "--smoke",
+            "--data-dir",
+            f"{shared_data_dir}/sst2",
+            "--no-export",
+            "--objective",
+            "masked",
+            "--mask-rate",
+            "0.4",
+            "--pretrain-corpus",
+            "phrases",
+            "--layer-decay",
+            "0.5",
+        ]
+    )
+    assert [r["budget"] for r in rows] == [20, "all"]  # --smoke sets the budgets
+    out = capsys.readouterr().out
+    assert "pretraining a masked LM" in out and "(1500 phrases)" in out
+
+
 def test_bad_budget_is_rejected_clearly(shared_data_dir, tmp_path):
     example = _example()
     with pytest.raises(ValueError, match="budget"):
@@ -70,24 +93,24 @@ def test_bad_budget_is_rejected_clearly(shared_data_dir, tmp_path):
         )
 
 
-PRETRAINED_FLOOR_1000 = 0.64  # measured 0.665
-GAIN_FLOOR_1000 = 0.01  # measured +0.038
+# The default recipe (maximal-phrase corpus, 20 causal-LM epochs, last-token pooling), seed 0,
+# one core (README `text`): 1,000 labels pretrained 0.686 vs scratch 0.651; all labels 0.827
+# vs 0.788. The floors sit under those by a margin for thread-order nondeterminism; they are
+# NOT issue 3's goals (+5 points and > 69.7% with 1,000 labels), which this recipe misses.
+FLOORS = {  # budget: (pretrained accuracy floor, floor on pretrained - scratch)
+    1000: (0.665, 0.015),  # measured 0.686, +0.034 (seed 1: 0.671, +0.015)
+    "all": (0.815, 0.025),  # measured 0.827, +0.039 (seed 1: 0.817, +0.012)
+}
 
 
 @pytest.mark.slow
-def test_pretraining_beats_scratch_with_1000_labels(shared_data_dir):
-    """The default recipe without the all-labels fine-tunes (~6-7 min on 2 idle cores).
-
-    Full tokenizer, full causal-LM pretraining and the 1,000-label fine-tunes, exactly as
-    the default run; only the budget "all" is skipped. Measured (README `text`): pretrained
-    66.5%, scratch 62.7%. The floors sit below those by a margin for thread-order
-    nondeterminism; they are NOT the project's goal (+5 points and > 69.7%), which this
-    recipe does not reach yet.
-    """
+def test_default_recipe_beats_scratch(shared_data_dir):
+    """The whole default run but the export (~20 min on one idle core): tokenizer, one
+    causal-LM pretraining, then the 1,000-label and all-label fine-tunes beside scratch."""
     example = _example()
-    rows = example.main(
-        ["--data-dir", f"{shared_data_dir}/sst2", "--budgets", "1000", "--no-export"]
-    )
-    (row,) = rows
-    assert row["pretrained"] >= PRETRAINED_FLOOR_1000, row
-    assert row["pretrained"] - row["scratch"] >= GAIN_FLOOR_1000, row
+    rows = example.main(["--data-dir", f"{shared_data_dir}/sst2", "--no-export"])
+    assert [row["budget"] for row in rows] == list(FLOORS)
+    for row in rows:
+        pretrained_floor, gain_floor = FLOORS[row["budget"]]
+        assert row["pretrained"] >= pretrained_floor, row
+        assert row["pretrained"] - row["scratch"] >= gain_floor, row
