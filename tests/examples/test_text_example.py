@@ -104,6 +104,7 @@ FLOORS = {  # budget: (pretrained accuracy floor, floor on pretrained - scratch)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2700)  # over the suite's 900 s: ~20 min on one idle core, more if busy
 def test_default_recipe_beats_scratch(shared_data_dir):
     """The whole default run but the export (~20 min on one idle core): tokenizer, one
     causal-LM pretraining, then the 1,000-label and all-label fine-tunes beside scratch."""
