@@ -40,6 +40,7 @@ from ptft_keras.models.causal_lm import CausalLM  # noqa: E402
 from ptft_keras.models.masked_lm import MaskedLM  # noqa: E402
 from ptft_keras.models.text_classifier import TextClassifier  # noqa: E402
 from ptft_keras.models.transformer import TransformerBackbone  # noqa: E402
+from ptft_keras.training.baselines import tfidf_logistic_regression  # noqa: E402
 from ptft_keras.training.callbacks import training_callbacks  # noqa: E402
 from ptft_keras.training.layerwise_lr import (  # noqa: E402
     LayerwiseAdamW,
@@ -248,26 +249,10 @@ def finetune(args, strategy, lm, tokenizer, ids, labels, dev, budget, init, log)
 
 
 def tfidf_baseline(train_x, train_y, dev_x, dev_y, budget, seed):
-    """TF-IDF of unigrams+bigrams -> softmax regression (a strong linear SST-2 baseline)."""
-    import tensorflow as tf  # the baseline's input pipeline only
-
+    """The TF-IDF bigram logistic regression on the same label budget."""
     x, y = sst2.sample_label_budget(train_x, train_y, None if budget == "all" else budget, seed)
-    vectorize = keras.layers.TextVectorization(max_tokens=20000, ngrams=2, output_mode="tf_idf")
-    vectorize.adapt(list(x))
-
-    def batches(texts, labels):  # vectorised per batch: never a dense (N, 20000) matrix
-        ds = tf.data.Dataset.from_tensor_slices((list(texts), labels)).batch(256)
-        return ds.map(lambda t, label: (vectorize(t), label))
-
-    model = keras.Sequential([keras.layers.Dense(2)])
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        metrics=["accuracy"],
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
     epochs = 10 if budget == "all" else 40
-    model.fit(batches(x, y).shuffle(64, seed=seed), epochs=epochs, shuffle=False, verbose=0)
-    return model.evaluate(batches(dev_x, dev_y), verbose=0)[1]
+    return tfidf_logistic_regression(x, y, dev_x, dev_y, epochs=epochs, seed=seed)
 
 
 def main(argv=None):

@@ -15,6 +15,7 @@ _EXPORTS = {
         "ptft_keras.training.strategies",
     ),
     **dict.fromkeys(["training_callbacks", "EpochLogger"], "ptft_keras.training.callbacks"),
+    "tfidf_logistic_regression": "ptft_keras.training.baselines",
     **dict.fromkeys(
         ["AtomicBackupAndRestore", "CorruptCheckpointError", "save_on_chief"],
         "ptft_keras.training.checkpointing",
