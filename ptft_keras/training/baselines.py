@@ -32,8 +32,10 @@ def tfidf_logistic_regression(
         data = tf.data.Dataset.from_tensor_slices((texts, labels)).batch(256)
         return data.map(lambda text, label: (vectorize(text), label))
 
-    initializer = keras.initializers.GlorotUniform(seed)  # seeded here, global RNG untouched
-    model = keras.Sequential([keras.layers.Dense(num_classes, kernel_initializer=initializer)])
+    # Zero init, as logistic regression is usually started: with 20k TF-IDF inputs a
+    # Glorot draw is noise that 160 steps (1,000 SST-2 labels) do not wash out: 58% / 55%
+    # dev accuracy for seeds 0 / 1 against 70.6% / 70.4% from zeros.
+    model = keras.Sequential([keras.layers.Dense(num_classes, kernel_initializer="zeros")])
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         metrics=["accuracy"],
