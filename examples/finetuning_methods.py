@@ -42,6 +42,7 @@ from ptft_keras.peft.compare import (
 )
 from ptft_keras.peft.lora import TRANSFORMER_TARGETS, save_lora_weights
 from ptft_keras.training import recipes
+from ptft_keras.training.layerwise_lr import transformer_lr_groups
 from ptft_keras.training.strategies import add_strategy_arguments, get_strategy, xla_option
 from ptft_keras.transfer.weights import transfer_weights
 
@@ -185,7 +186,7 @@ def sst2_task(args):
     spec = FinetuneSpec(
         head=("head/*",),
         blocks=blocks,
-        llrd_groups=[("*token_embedding/*", "*position_embedding/*"), *blocks, "*"],
+        llrd_groups=transformer_lr_groups(config["num_layers"]),
         lora_targets=TRANSFORMER_TARGETS,
         compile_kwargs={},  # TextClassifier.compile defaults: its loss and accuracy
         fit_kwargs=dict(

@@ -45,6 +45,7 @@ from ptft_keras.training.callbacks import training_callbacks  # noqa: E402
 from ptft_keras.training.layerwise_lr import (  # noqa: E402
     LayerwiseAdamW,
     layerwise_lr_multipliers,
+    transformer_lr_groups,
 )
 from ptft_keras.training.schedules import warmup_then_decay  # noqa: E402
 from ptft_keras.training.strategies import (  # noqa: E402
@@ -157,8 +158,7 @@ def adamw(peak, total_steps, model=None, layer_decay=1.0):
     kwargs = dict(learning_rate=warmup_then_decay(peak, total_steps), weight_decay=0.01)
     if layer_decay == 1.0:
         return keras.optimizers.AdamW(clipnorm=1.0, **kwargs)
-    blocks = [f"backbone/block_{i}/*" for i in range(model.backbone.num_layers)]
-    groups = [["backbone/token_embedding/*", "backbone/position_embedding/*"], *blocks, "*"]
+    groups = transformer_lr_groups(model.backbone.num_layers)
     multipliers = layerwise_lr_multipliers(model, groups, layer_decay)
     return LayerwiseAdamW(lr_multipliers=multipliers, clipnorm=1.0, **kwargs)
 

@@ -22,7 +22,8 @@ _EXPORTS = {
     ),
     **dict.fromkeys(["warmup_then_decay", "WarmupLinearDecay"], "ptft_keras.training.schedules"),
     **dict.fromkeys(
-        ["LayerwiseAdamW", "layerwise_lr_multipliers"], "ptft_keras.training.layerwise_lr"
+        ["LayerwiseAdamW", "layerwise_lr_multipliers", "transformer_lr_groups"],
+        "ptft_keras.training.layerwise_lr",
     ),
     **dict.fromkeys(
         [

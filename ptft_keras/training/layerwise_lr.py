@@ -121,3 +121,13 @@ def layerwise_lr_multipliers(model, groups, decay):
     if unused:
         raise ValueError(f"These groups match no variable of '{model.name}': {unused}")
     return multipliers
+
+
+def transformer_lr_groups(num_layers):
+    """`layerwise_lr_multipliers` groups for a model holding a `TransformerBackbone`.
+
+    Bottom to top: the token and position embeddings, `block_0` .. `block_{n-1}`, then
+    everything else (final norm, head), matched anywhere in the variable keys.
+    """
+    blocks = [f"*block_{i}/*" for i in range(num_layers)]
+    return [("*token_embedding/*", "*position_embedding/*"), *blocks, "*"]
