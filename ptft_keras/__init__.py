@@ -9,20 +9,22 @@ verifiably, and fine-tune it with few labels.
     clf = ptft_keras.models.Classifier.from_pretrained(ae, num_classes=10)
     print(clf.transfer_report)
 
-`layers` and `models` load eagerly (they register the model classes for
-`keras.saving.load_model`, and need no TensorFlow); the other subpackages load on use.
+`layers`, `models` and `variables` load eagerly (they register the model classes for
+`keras.saving.load_model` and need no TensorFlow); `ptft_keras.data`, `.export`, `.peft`,
+`.training` and `.transfer` load when first named. Dependencies run one way:
+layers -> models -> variables -> transfer, peft -> training -> export -> cli.
 """
 
 import importlib
 
-from ptft_keras import layers, models
+from ptft_keras import layers, models, variables
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 _SUBPACKAGES = ("data", "export", "peft", "training", "transfer")
-__all__ = ["layers", "models", *_SUBPACKAGES, "__version__"]
+__all__ = ["layers", "models", "variables", *_SUBPACKAGES, "__version__"]
 
 
-def __getattr__(name):
+def __getattr__(name):  # PEP 562: `ptft_keras.data` without importing TensorFlow up front
     if name in _SUBPACKAGES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,35 +6,30 @@ every model class for `keras.saving.load_model`.
 
 from ptft_keras.models.autoencoder import (
     Autoencoder,
-    MaskingNoise,
     build_conv_autoencoder,
     build_dense_autoencoder,
 )
 from ptft_keras.models.causal_lm import CausalLM
-from ptft_keras.models.classifier import (
-    Classifier,
-    CosineLogits,
-    SparseCategoricalHinge,
-    build_classification_head,
-    classification_loss,
-)
+from ptft_keras.models.classifier import Classifier
 from ptft_keras.models.contrastive import (
     build_projection_head,
     image_augmentation,
     nt_xent_loss,
 )
+from ptft_keras.models.heads import (
+    SparseCategoricalHinge,
+    build_classification_head,
+    classification_loss,
+)
 from ptft_keras.models.masked_lm import MaskedLM
-from ptft_keras.models.text_classifier import SequencePooling, TextClassifier
+from ptft_keras.models.text_classifier import TextClassifier
 from ptft_keras.models.transformer import TransformerBackbone
 
 __all__ = [
     "Autoencoder",
     "CausalLM",
     "Classifier",
-    "CosineLogits",
     "MaskedLM",
-    "MaskingNoise",
-    "SequencePooling",
     "SparseCategoricalHinge",
     "TextClassifier",
     "TransformerBackbone",

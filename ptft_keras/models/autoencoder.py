@@ -1,4 +1,4 @@
-"""Autoencoders for unsupervised pretraining on 28x28 images.
+"""Autoencoders for unsupervised pretraining on images of any size and channel count.
 
 An `Autoencoder` is a backbone (the `encoder`, a named functional Keras model whose
 weights later move into a `Classifier`) plus a reconstruction task (the `decoder`).
@@ -14,66 +14,30 @@ corruption is applied only in training, and the target is always the clean image
 compact code classifies far better than a random encoder's, while the default 7x7x64
 feature map is about as good random as trained (README, section `mnist`).
 
-Images are float in [0, 1], shaped (batch, 28, 28) or (batch, 28, 28, 1); the model
-accepts either and reshapes to what its encoder expects.
+Images are float32 scaled as the model's `ImageSpec` says (`ptft_keras.specs`): in [0, 1]
+(`"unit"`: sigmoid output, binary cross-entropy) or standardised per channel
+(`"standard"`: linear output, mean squared error). Grey images may come as (batch, H, W)
+or (batch, H, W, 1). `build_conv_autoencoder` takes any height and width from 8 up
+(zero-padded to a multiple of the encoder's stride, and cropped back in the decoder).
 """
+
+import math
 
 import keras
 from keras import ops
 
-from ptft_keras.models.compile_config import restore_compile
+from ptft_keras.layers.noise import MaskingNoise
 from ptft_keras.models.contrastive import (
     build_projection_head,
     image_augmentation,
     nt_xent_loss,
 )
+from ptft_keras.models.images import prepare_images
+from ptft_keras.models.task import restore_compile
+from ptft_keras.specs import ImageSpec
 
 NOISE_KINDS = (None, "gaussian", "masking")
 RECONSTRUCTION_LOSSES = ("binary_crossentropy", "mse")
-
-
-def prepare_images(images, expected_shape):
-    """Reshape `(batch, 28, 28)` <-> `(batch, 28, 28, 1)` to `expected_shape`.
-
-    Raises a ValueError naming both shapes when the images cannot match.
-    """
-    expected = tuple(expected_shape)
-    got = tuple(images.shape[1:])
-    if got == expected:
-        return images
-    squeeze = lambda s: tuple(d for d in s if d != 1)  # (28, 28, 1) ~ (28, 28)
-    if len(got) in (2, 3) and squeeze(got) == squeeze(expected) and None not in got:
-        return ops.reshape(images, (-1,) + expected)
-    raise ValueError(
-        f"Expected images of shape (batch, {', '.join(map(str, expected))}) "
-        f"(a trailing channel of 1 is optional), got shape {tuple(images.shape)}."
-    )
-
-
-@keras.saving.register_keras_serializable(package="ptft_keras")
-class MaskingNoise(keras.layers.Layer):
-    """Zeroes each input value with probability `rate`, only in training.
-
-    Unlike `keras.layers.Dropout` it does not rescale the kept values by 1/(1-rate):
-    a denoising autoencoder must see corrupted *pixels*, not rescaled ones.
-    """
-
-    def __init__(self, rate, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"`rate` must be in [0, 1), got {rate}.")
-        self.rate = rate
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs, training=False):
-        if not training or self.rate == 0.0:
-            return inputs
-        keep = keras.random.uniform(ops.shape(inputs), seed=self.seed_generator) >= self.rate
-        return ops.where(keep, inputs, ops.zeros_like(inputs))
-
-    def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="ptft_keras")
@@ -93,6 +57,8 @@ class Autoencoder(keras.Model):
             an augmentation-aware autoencoder. Needs a flat (batch, dim) encoder output.
         temperature, projection_dim: of the contrastive term and its projection head.
         augmentation: a Keras layer making the views; default `image_augmentation(seed)`.
+        image_spec: the `ImageSpec` (or its config dict) of the images; it travels to the
+            classifiers built from this encoder and into their exports.
     """
 
     def __init__(
@@ -107,6 +73,7 @@ class Autoencoder(keras.Model):
         temperature=0.2,
         projection_dim=64,
         augmentation=None,
+        image_spec=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -153,6 +120,7 @@ class Autoencoder(keras.Model):
         self.temperature = temperature
         self.projection_dim = projection_dim
         self.image_shape = tuple(encoder.input_shape[1:])
+        self.image_spec = ImageSpec.from_config(image_spec)
         self.built = True  # encoder and head/decoder are built functional models
 
     def call(self, images, training=False):
@@ -204,6 +172,7 @@ class Autoencoder(keras.Model):
                 if self.augmentation is not None
                 else None
             ),
+            "image_spec": self.image_spec.to_config() if self.image_spec else None,
         }
 
     @classmethod
@@ -251,45 +220,72 @@ def build_dense_autoencoder(
     )
 
 
+def default_filters(height, width):
+    """Stride-2 stages until the smaller side is about 8 pixels or less, at least two
+    (28 -> 7 and 32 -> 8 in 2 stages, 64 -> 8 in 3, 224 -> 7 in 5), widths 32, 64, 128,
+    then 256 at most."""
+    stages = max(2, math.ceil(math.log2(min(height, width) / 8)))
+    return tuple(min(32 * 2**i, 256) for i in range(stages))
+
+
 def build_conv_autoencoder(
     input_shape=(28, 28, 1),
-    filters=(32, 64),
+    filters=None,
     latent_dim=None,
     latent_activation="relu",
     noise="masking",
     noise_rate=0.3,
-    reconstruction_loss="binary_crossentropy",
+    reconstruction_loss=None,
     seed=None,
     contrastive_weight=0.0,
+    image_spec=None,
 ):
-    """Convolutional (denoising) autoencoder for 28x28x1 images.
+    """Convolutional (denoising) autoencoder for images of any size and channel count.
 
-    Encoder: one stride-2 3x3 conv per entry of `filters` (28 -> 14 -> 7), each
-    followed by a stride-1 3x3 conv. Its output is the (batch, 7, 7, filters[-1])
-    feature map, or a (batch, latent_dim) vector when `latent_dim` is set.
-    The default masking noise (30% of pixels zeroed) makes it a denoising AE, which
-    learns stroke-level features rather than an identity map. A linear `latent`
-    (`latent_activation=None`) cannot have dead ReLU units. `contrastive_weight` > 0
-    (needs `latent_dim`) adds the augmentation-aware term of `Autoencoder`.
+    Args:
+        input_shape: `(height, width, channels)`; ignored when `image_spec` is given.
+        filters: one stride-2 3x3 conv per entry, each followed by a stride-1 3x3 conv;
+            default `default_filters(height, width)`, `(32, 64)` for MNIST (28 -> 14 -> 7).
+        latent_dim: None keeps the feature map as the encoder output; an int adds a
+            `latent` Dense layer (a flat code).
+        latent_activation: a linear `latent` (`None`) cannot have dead ReLU units.
+        noise, noise_rate: the default masking noise (30% of pixels zeroed) makes it a
+            denoising AE, which learns stroke-level features rather than an identity map.
+        reconstruction_loss: default from the scaling: `"binary_crossentropy"` for
+            `"unit"` images (sigmoid output), `"mse"` for `"standard"` (linear output).
+        contrastive_weight: > 0 (needs `latent_dim`) adds the augmentation-aware term.
+        image_spec: an `ImageSpec`: the input shape and scaling, stored with the model.
+
+    A height or width not divisible by the total stride `2**len(filters)` is zero-padded
+    at the bottom/right (`pad` layer) and the reconstruction cropped back (`crop`).
     """
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or input_shape[0] % 2 ** len(filters) != 0:
+    spec = ImageSpec.from_config(image_spec)
+    input_shape = spec.shape if spec else tuple(input_shape)
+    if len(input_shape) != 3 or min(input_shape[:2]) < 8 or input_shape[2] < 1:
         raise ValueError(
-            f"`input_shape` must be (height, width, channels) with height divisible by "
-            f"2**len(filters)={2 ** len(filters)}, got {input_shape}."
+            f"`input_shape` must be (height, width, channels) with height and width >= 8, "
+            f"got {input_shape}."
         )
-    # Encoder: (batch, 28, 28, 1) -> (batch, 7, 7, filters[-1]) [or (batch, latent_dim)]
+    scaling = spec.scaling if spec else "unit"
+    filters = tuple(filters) if filters else default_filters(*input_shape[:2])
+    if reconstruction_loss is None:
+        reconstruction_loss = "binary_crossentropy" if scaling == "unit" else "mse"
+    stride = 2 ** len(filters)
+    pad = tuple((-side) % stride for side in input_shape[:2])  # (pad_h, pad_w)
+    # Encoder: (batch, H, W, C) -> (batch, H/stride, W/stride, filters[-1]) [or (batch, latent)]
     images = keras.Input(shape=input_shape, name="images")
     x = images
+    if any(pad):
+        x = keras.layers.ZeroPadding2D(((0, pad[0]), (0, pad[1])), name="pad")(x)
     for i, f in enumerate(filters):
         x = keras.layers.Conv2D(f, 3, 2, "same", activation="relu", name=f"conv_{i + 1}a")(x)
         x = keras.layers.Conv2D(f, 3, 1, "same", activation="relu", name=f"conv_{i + 1}b")(x)
-    map_shape = tuple(x.shape[1:])  # (7, 7, filters[-1])
+    map_shape = tuple(x.shape[1:])  # (H / stride, W / stride, filters[-1])
     if latent_dim:
         x = keras.layers.Flatten(name="flatten")(x)
         x = keras.layers.Dense(latent_dim, activation=latent_activation, name="latent")(x)
     encoder = keras.Model(images, x, name="encoder")
-    # Decoder: features -> (batch, 28, 28, channels)
+    # Decoder: features -> (batch, H, W, C)
     features = keras.Input(shape=tuple(x.shape[1:]), name="features")
     y = features
     if latent_dim:
@@ -300,7 +296,12 @@ def build_conv_autoencoder(
         y = keras.layers.Conv2DTranspose(
             f, 3, 2, "same", activation="relu", name=f"deconv_{i + 1}"
         )(y)
-    y = keras.layers.Conv2D(input_shape[-1], 3, 1, "same", activation="sigmoid", name="pixels")(y)
+    output_activation = "sigmoid" if scaling == "unit" else None
+    y = keras.layers.Conv2D(
+        input_shape[-1], 3, 1, "same", activation=output_activation, name="pixels"
+    )(y)
+    if any(pad):
+        y = keras.layers.Cropping2D(((0, pad[0]), (0, pad[1])), name="crop")(y)
     decoder = keras.Model(features, y, name="decoder")
     return Autoencoder(
         encoder,
@@ -310,5 +311,6 @@ def build_conv_autoencoder(
         reconstruction_loss,
         seed,
         contrastive_weight=contrastive_weight,
+        image_spec=spec,
         name="conv_autoencoder",
     )

@@ -17,24 +17,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from ptft_keras.models.compile_config import restore_compile
+from ptft_keras.models.task import lm_compile_defaults, restore_compile
 from ptft_keras.models.transformer import TransformerBackbone
 
 SAMPLERS = ("greedy", "top_k", "top_p")
-
-
-def lm_compile_defaults(optimizer="auto", loss="auto", weighted_metrics="auto"):
-    """Compile arguments shared by `CausalLM` and `MaskedLM`; "auto" picks the default."""
-    if optimizer == "auto":
-        optimizer = keras.optimizers.AdamW(3e-4, weight_decay=0.01)
-    if loss == "auto":
-        # Mean over real tokens (sum of weights), not over all padded positions.
-        loss = keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, reduction="mean_with_sample_weight"
-        )
-    if weighted_metrics == "auto":
-        weighted_metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    return {"optimizer": optimizer, "loss": loss, "weighted_metrics": weighted_metrics}
 
 
 @keras.saving.register_keras_serializable(package="ptft_keras")

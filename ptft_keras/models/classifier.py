@@ -14,131 +14,23 @@ initialised from class-mean prototypes of the labelled features ("weight imprint
 Qi et al. 2018), which is a good classifier before any gradient step. See the README
 section `mnist` for the measurements behind these defaults.
 
-The head and loss helpers (`build_classification_head`, `classification_loss`) are
-shared with the text classifier.
+The head and loss helpers live in `ptft_keras.models.heads`, shared with the text
+classifier.
 """
 
 import keras
 from keras import ops
 
-from ptft_keras.models.autoencoder import prepare_images
-from ptft_keras.models.compile_config import restore_compile
-
-HEAD_KINDS = ("cosine", "linear")
-POOLINGS = ("flatten", "avg", "none")
-LOSSES = ("crossentropy", "hinge")
-
-
-@keras.saving.register_keras_serializable(package="ptft_keras")
-class CosineLogits(keras.layers.Layer):
-    """logits = scale * cos(features, class_weight), shape (batch, num_classes)."""
-
-    def __init__(self, num_classes, scale=10.0, **kwargs):
-        super().__init__(**kwargs)
-        if num_classes < 2:
-            raise ValueError(f"`num_classes` must be >= 2, got {num_classes}.")
-        if scale <= 0:
-            raise ValueError(f"`scale` must be > 0, got {scale}.")
-        self.num_classes = num_classes
-        self.scale = scale
-
-    def build(self, input_shape):
-        self.kernel = self.add_weight(
-            shape=(input_shape[-1], self.num_classes), initializer="glorot_uniform", name="kernel"
-        )
-
-    def call(self, features):  # (batch, dim)
-        cosine = ops.matmul(ops.normalize(features, axis=-1), ops.normalize(self.kernel, axis=0))
-        return self.scale * cosine  # (batch, num_classes)
-
-    def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "scale": self.scale}
-
-
-def class_prototypes(features, labels, num_classes):
-    """Mean of the L2-normalised features of each class, as a (dim, num_classes) array."""
-    features = ops.convert_to_numpy(features).reshape(len(labels), -1)
-    labels = ops.convert_to_numpy(labels).reshape(-1).astype("int64")
-    missing = sorted(set(range(num_classes)) - set(labels.tolist()))
-    if missing:
-        raise ValueError(f"Imprinting needs >= 1 example of every class; missing: {missing}.")
-    normed = ops.convert_to_numpy(ops.normalize(features, axis=-1))
-    return ops.convert_to_numpy(
-        ops.stack([normed[labels == c].mean(axis=0) for c in range(num_classes)], axis=1)
-    )
-
-
-def build_classification_head(
-    feature_shape,
-    num_classes,
-    kind="cosine",
-    pooling="flatten",
-    hidden_units=(),
-    dropout=0.0,
-    scale=10.0,
-    name="head",
-):
-    """Functional head: features -> logits (batch, num_classes).
-
-    Args:
-        feature_shape: encoder output shape without batch, e.g. (7, 7, 64) or (32,).
-        kind: "cosine" (normalised features and weights, times `scale`) or "linear"
-            (a Dense layer with bias).
-        pooling: for feature maps / sequences: "flatten" (keeps spatial layout, what
-            digits need), "avg" (global average over all but the last axis) or "none".
-        hidden_units: optional Dense(relu) layers before the logits.
-        dropout: dropout rate before the logits layer.
-    Sublayer names are stable: "pool", "hidden_{i}", "dropout", "logits".
-    """
-    if kind not in HEAD_KINDS:
-        raise ValueError(f"`kind` must be one of {HEAD_KINDS}, got {kind!r}.")
-    if pooling not in POOLINGS:
-        raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}.")
-    features = keras.Input(shape=tuple(feature_shape), name="features")
-    x = features
-    if len(feature_shape) > 1 and pooling == "flatten":
-        x = keras.layers.Flatten(name="pool")(x)  # (batch, prod(feature_shape))
-    elif len(feature_shape) > 1 and pooling == "avg":
-        pool = {2: keras.layers.GlobalAveragePooling1D, 3: keras.layers.GlobalAveragePooling2D}
-        if len(feature_shape) not in pool:
-            raise ValueError(f"pooling='avg' needs rank-2 or -3 features, got {feature_shape}.")
-        x = pool[len(feature_shape)](name="pool")(x)  # (batch, channels)
-    for i, units in enumerate(hidden_units):
-        x = keras.layers.Dense(units, activation="relu", name=f"hidden_{i + 1}")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
-    if kind == "cosine":
-        logits = CosineLogits(num_classes, scale=scale, name="logits")(x)
-    else:
-        logits = keras.layers.Dense(num_classes, name="logits")(x)
-    return keras.Model(features, logits, name=name)  # (batch, num_classes)
-
-
-@keras.saving.register_keras_serializable(package="ptft_keras")
-class SparseCategoricalHinge(keras.losses.Loss):
-    """Multi-class (Crammer-Singer) hinge on integer labels and raw scores.
-
-    Keras' `CategoricalHinge` computes exactly max(0, 1 + max_wrong - correct) but wants
-    one-hot targets; this wrapper one-hots integer labels so the classifier can take the
-    same `(images, int_labels)` data with either loss.
-    """
-
-    def __init__(self, name="sparse_categorical_hinge", **kwargs):
-        super().__init__(name=name, **kwargs)
-
-    def call(self, y_true, y_pred):
-        num_classes = ops.shape(y_pred)[-1]
-        y_true = ops.one_hot(ops.reshape(ops.cast(y_true, "int32"), (-1,)), num_classes)
-        return keras.losses.categorical_hinge(y_true, y_pred)
-
-
-def classification_loss(name):
-    """`"crossentropy"` or `"hinge"` -> a Keras loss on integer labels and logits."""
-    if name == "crossentropy":
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    if name == "hinge":
-        return SparseCategoricalHinge()
-    raise ValueError(f"Unknown classification loss {name!r}; expected one of {LOSSES}.")
+from ptft_keras.layers.cosine_logits import CosineLogits
+from ptft_keras.models.heads import (
+    LOSSES,
+    build_classification_head,
+    class_prototypes,
+    classification_loss,
+)
+from ptft_keras.models.images import prepare_images
+from ptft_keras.models.task import restore_compile
+from ptft_keras.specs import ImageSpec, LabelMap
 
 
 @keras.saving.register_keras_serializable(package="ptft_keras")
@@ -153,11 +45,23 @@ class Classifier(keras.Model):
         loss: "crossentropy" or "hinge"; the default loss of `compile()`.
         head_kwargs: extra arguments of `build_classification_head` (pooling, scale,
             hidden_units, dropout). They shape the head, which `get_config` stores whole.
+        image_spec: the `ImageSpec` of the inputs (size, channels, scaling); default: the
+            encoder's input shape with `"unit"` scaling. Stored with the model and used by
+            `ptft_keras.export.export_image_classifier`.
+        label_names: the class names in id order (default `"0"`, `"1"`, ...).
     Outputs are logits, (batch, num_classes).
     """
 
     def __init__(
-        self, encoder, num_classes, head="cosine", loss="crossentropy", head_kwargs=None, **kwargs
+        self,
+        encoder,
+        num_classes,
+        head="cosine",
+        loss="crossentropy",
+        head_kwargs=None,
+        image_spec=None,
+        label_names=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if loss not in LOSSES:
@@ -180,6 +84,16 @@ class Classifier(keras.Model):
         self.loss_name = loss
         self.head_kwargs = head_kwargs
         self.image_shape = tuple(encoder.input_shape[1:])
+        self.image_spec = ImageSpec.from_config(image_spec) or default_image_spec(self.image_shape)
+        if self.image_spec and self.image_spec.shape != _with_channel(self.image_shape):
+            raise ValueError(
+                f"image_spec {self.image_spec.describe()} does not match the encoder's input "
+                f"shape {self.image_shape}."
+            )
+        names = label_names if label_names is not None else [str(i) for i in range(num_classes)]
+        if len(names) != num_classes:
+            raise ValueError(f"{len(names)} label_names for num_classes={num_classes}: {names}.")
+        self.label_names = LabelMap(names).names
         self.built = True  # encoder and head/decoder are built functional models
         self.transfer_report = None
 
@@ -241,6 +155,9 @@ class Classifier(keras.Model):
                 f"got {type(source).__name__} named {getattr(source, 'name', None)!r}."
             )
         encoder = keras.Model.from_config(source_encoder.get_config())
+        spec = getattr(source, "image_spec", None)
+        if spec is not None and "image_spec" not in kwargs:
+            kwargs["image_spec"] = spec  # from an Autoencoder / Classifier
         classifier = cls(encoder, num_classes, head=head, loss=loss, **kwargs)
         classifier.transfer_report = transfer_weights(source_encoder, classifier.encoder)
         return classifier
@@ -253,6 +170,8 @@ class Classifier(keras.Model):
             "num_classes": self.num_classes,
             "head": keras.saving.serialize_keras_object(self.head),
             "loss": self.loss_name,
+            "image_spec": self.image_spec.to_config() if self.image_spec else None,
+            "label_names": list(self.label_names),
         }
 
     @classmethod
@@ -261,3 +180,19 @@ class Classifier(keras.Model):
         for key in ("encoder", "head"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def _with_channel(shape):
+    return tuple(shape) if len(shape) == 3 else tuple(shape) + (1,)
+
+
+def default_image_spec(image_shape):
+    """`ImageSpec` of an encoder input shape `(H, W)` / `(H, W, C)`, values in [0, 1];
+    None when the input is not an image (e.g. a feature vector)."""
+    if len(image_shape) not in (2, 3):
+        return None
+    height, width, channels = _with_channel(image_shape)
+    try:
+        return ImageSpec(int(height), int(width), int(channels))
+    except (TypeError, ValueError):
+        return None

@@ -7,7 +7,7 @@
 Pooling: `"first"` (the `[CLS]` position), `"mean"` (over real tokens only), `"last"` (the
 last real token: in a causal backbone the only position that has seen the whole text),
 `"auto"` = last for causal backbones, mean otherwise. The head and the loss come from the
-shared `ptft_keras.models.classifier` helpers (`build_classification_head`,
+shared `ptft_keras.models.heads` helpers (`build_classification_head`,
 `classification_loss`: cross-entropy or hinge).
 
     lm = MaskedLM(TransformerBackbone(...)); lm.fit(...)
@@ -19,43 +19,13 @@ shared `ptft_keras.models.classifier` helpers (`build_classification_head`,
 import keras
 from keras import ops
 
-from ptft_keras.models.classifier import LOSSES, build_classification_head, classification_loss
-from ptft_keras.models.compile_config import restore_compile
+from ptft_keras.layers.pooling import SequencePooling
+from ptft_keras.models.heads import LOSSES, build_classification_head, classification_loss
+from ptft_keras.models.task import restore_compile
 from ptft_keras.models.transformer import TransformerBackbone
+from ptft_keras.specs import LabelMap
 
 POOLINGS = ("auto", "first", "mean", "last")
-
-
-@keras.saving.register_keras_serializable(package="ptft_keras")
-class SequencePooling(keras.layers.Layer):
-    """`(batch, seq, hidden)` + padding mask `(batch, seq)` -> `(batch, hidden)`.
-
-    Args:
-        mode: `"first"`, `"mean"` (masked average of real tokens) or `"last"` (the last
-            real token; assumes right padding, as `TextEncoder` produces).
-    """
-
-    def __init__(self, mode="mean", **kwargs):
-        super().__init__(**kwargs)
-        if mode not in ("first", "mean", "last"):
-            raise ValueError(f"`mode` must be 'first', 'mean' or 'last', received {mode!r}.")
-        self.mode = mode
-
-    def call(self, hidden, padding_mask):
-        mask = ops.cast(padding_mask, hidden.dtype)  # (batch, seq)
-        if self.mode == "first":
-            return hidden[:, 0]
-        if self.mode == "mean":
-            total = ops.sum(hidden * mask[:, :, None], axis=1)  # (batch, hidden)
-            return total / ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1.0)
-        last = ops.maximum(ops.sum(ops.cast(padding_mask, "int32"), axis=1) - 1, 0)  # (batch,)
-        return ops.take_along_axis(hidden, last[:, None, None], axis=1)[:, 0]
-
-    def compute_output_shape(self, hidden_shape, padding_mask_shape=None):
-        return (hidden_shape[0], hidden_shape[-1])
-
-    def get_config(self):
-        return {**super().get_config(), "mode": self.mode}
 
 
 @keras.saving.register_keras_serializable(package="ptft_keras")
@@ -69,6 +39,8 @@ class TextClassifier(keras.Model):
         head: `"linear"` or `"cosine"` (`build_classification_head` kinds).
         head_dropout: dropout before the logits layer.
         loss: `"crossentropy"` or `"hinge"`: the default loss of `compile()`.
+        label_names: the class names in id order (default `"0"`, `"1"`, ...); stored
+            with the model and returned by its export.
 
     Inputs `{"token_ids", "padding_mask"}` (from `ptft_keras.data.tokenizer.TextEncoder`);
     outputs logits `(batch, num_classes)`. Layer names: `backbone`, `pooling`, `head`.
@@ -82,6 +54,7 @@ class TextClassifier(keras.Model):
         head="linear",
         head_dropout=0.1,
         loss="crossentropy",
+        label_names=None,
         **kwargs,
     ):
         if not isinstance(backbone, TransformerBackbone):
@@ -95,6 +68,9 @@ class TextClassifier(keras.Model):
         if loss not in LOSSES:
             raise ValueError(f"`loss` must be one of {LOSSES}, received {loss!r}.")
         mode = pooling if pooling != "auto" else ("last" if backbone.causal else "mean")
+        names = label_names if label_names is not None else [str(i) for i in range(num_classes)]
+        if len(names) != num_classes:
+            raise ValueError(f"{len(names)} label_names for num_classes={num_classes}: {names}.")
 
         # === Layers ===
         self.backbone = backbone
@@ -117,6 +93,7 @@ class TextClassifier(keras.Model):
         self.head_kind = head
         self.head_dropout = head_dropout
         self.loss_name = loss
+        self.label_names = LabelMap(names).names
         self.transfer_report = None
 
     def compile(self, optimizer="adamw", loss=None, metrics=("accuracy",), **kwargs):
@@ -137,6 +114,7 @@ class TextClassifier(keras.Model):
             "head": self.head_kind,
             "head_dropout": self.head_dropout,
             "loss": self.loss_name,
+            "label_names": list(self.label_names),
         }
 
     @classmethod

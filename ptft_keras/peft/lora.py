@@ -26,7 +26,7 @@ import tempfile
 import keras
 import numpy as np
 
-from ptft_keras.peft.core import iter_layers, set_trainable, variable_items
+from ptft_keras.variables import iter_layers, set_trainable, variable_map
 
 # Projection names of `ptft_keras.models.transformer.TransformerBackbone` blocks.
 TRANSFORMER_TARGETS = (
@@ -96,7 +96,7 @@ def lora_state(model):
     """`{key: numpy array}` of every LoRA matrix, keyed by variable path."""
     return {
         key: np.array(keras.ops.convert_to_numpy(v))
-        for key, v in variable_items(model).items()
+        for key, v in variable_map(model).items()
         if any(fnmatch.fnmatchcase(key, p) for p in LORA_VARIABLES)
     }
 
@@ -114,7 +114,7 @@ def save_lora_weights(model, filepath, extra=()):
     if not layers:
         raise ValueError(f"Model '{model.name}' has no LoRA-enabled layer to save.")
     arrays = lora_state(model)
-    for key, v in variable_items(model).items():
+    for key, v in variable_map(model).items():
         if any(fnmatch.fnmatchcase(key, p) for p in extra):
             arrays[key] = np.array(keras.ops.convert_to_numpy(v))
     header = {
@@ -153,7 +153,7 @@ def load_lora_weights(model, filepath, strict=True):
         unsaved = sorted(set(lora_layers(model)) - set(header))
         if unsaved:
             raise ValueError(f"LoRA layers of '{model.name}' missing from the file: {unsaved}")
-    items = variable_items(model)
+    items = variable_map(model)
     loaded = []
     for key, value in arrays.items():
         variable = items.get(key)

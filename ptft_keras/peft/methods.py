@@ -1,7 +1,8 @@
 """Which weights each fine-tuning method trains, as one call each.
 
-Every function sets the trainable mask of a built model (see `ptft_keras.peft.core`) and
-returns the sorted keys of the trainable variables. `head` patterns select the task head,
+Every function sets the trainable mask of a built model (through
+`ptft_keras.variables.set_trainable`) and returns the sorted keys of the trainable
+variables. `head` patterns select the task head,
 which every method trains because it starts from scratch. Compile the model again (with a
 new optimizer) after calling any of them.
 
@@ -19,7 +20,8 @@ import fnmatch
 import keras
 
 from ptft_keras.layers.bottleneck_adapter import BottleneckAdapter
-from ptft_keras.peft.core import iter_layers, own_variables, set_trainable
+from ptft_keras.transfer.weights import transfer_weights
+from ptft_keras.variables import iter_layers, own_variables, set_trainable
 
 DEFAULT_HEAD = ("head*",)
 _NORM_TYPES = (keras.layers.LayerNormalization, keras.layers.RMSNormalization)
@@ -89,3 +91,25 @@ def adapter_tuning(model, head=DEFAULT_HEAD, train_layer_norm=True):
     return set_trainable(
         model, lambda key, v: is_head(key) or id(v) in adapter_ids or id(v) in norms
     )
+
+
+def with_adapters(encoder, adapter_dim, after=(keras.layers.Dense,)):
+    """A copy of a functional `encoder` with a `BottleneckAdapter` after each `after` layer.
+
+    For sequential-style functional encoders (each layer feeds the next, e.g. the dense
+    autoencoder's); a `TransformerBackbone` gets its adapters from `adapter_dim=` instead.
+    The pretrained weights move in by layer path with `transfer_weights`
+    (`allow_missing` for the new adapters, which start as the identity because their
+    up-projection is zero-initialised). Adapters are named `<layer>_adapter`.
+    """
+    if not isinstance(encoder, keras.Model) or not hasattr(encoder, "layers"):
+        raise ValueError(f"with_adapters needs a functional Keras model; got {encoder!r}.")
+    inputs = keras.Input(encoder.input_shape[1:], name=encoder.layers[0].name)
+    x = inputs
+    for layer in encoder.layers[1:]:
+        x = layer.__class__.from_config(layer.get_config())(x)
+        if isinstance(layer, after):
+            x = BottleneckAdapter(adapter_dim, name=f"{layer.name}_adapter")(x)
+    adapted = keras.Model(inputs, x, name=encoder.name)
+    transfer_weights(encoder, adapted, allow_missing=("*adapter*",))
+    return adapted

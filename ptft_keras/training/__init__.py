@@ -1,40 +1,47 @@
-"""Training: strategies, fault-tolerant callbacks, schedules, optimizers and recipes."""
+"""Training: strategies, fault-tolerant callbacks, schedules, optimizers, comparisons.
 
-from ptft_keras._lazy import lazy_exports
+Everything here imports without TensorFlow (the GPU machines run Keras on JAX with no
+TensorFlow installed); the recipes are in `ptft_keras.training.recipes`.
+"""
 
-_EXPORTS = {
-    **dict.fromkeys(
-        [
-            "get_strategy",
-            "STRATEGY_NAMES",
-            "add_strategy_arguments",
-            "check_global_batch_size",
-            "xla_option",
-            "task_info",
-        ],
-        "ptft_keras.training.strategies",
-    ),
-    **dict.fromkeys(["training_callbacks", "EpochLogger"], "ptft_keras.training.callbacks"),
-    "tfidf_logistic_regression": "ptft_keras.training.baselines",
-    **dict.fromkeys(
-        ["AtomicBackupAndRestore", "CorruptCheckpointError", "save_on_chief"],
-        "ptft_keras.training.checkpointing",
-    ),
-    **dict.fromkeys(["warmup_then_decay", "WarmupLinearDecay"], "ptft_keras.training.schedules"),
-    **dict.fromkeys(
-        ["LayerwiseAdamW", "layerwise_lr_multipliers", "transformer_lr_groups"],
-        "ptft_keras.training.layerwise_lr",
-    ),
-    **dict.fromkeys(
-        [
-            "pretrain_autoencoder",
-            "finetune_classifier",
-            "self_train",
-            "pseudo_label",
-            "ShiftedBatches",
-        ],
-        "ptft_keras.training.recipes",
-    ),
-}
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+from ptft_keras.training.baselines import tfidf_logistic_regression
+from ptft_keras.training.callbacks import EpochLogger, training_callbacks
+from ptft_keras.training.checkpointing import (
+    AtomicBackupAndRestore,
+    CorruptCheckpointError,
+    save_on_chief,
+)
+from ptft_keras.training.layerwise_lr import (
+    LayerwiseAdamW,
+    layerwise_lr_multipliers,
+    transformer_lr_groups,
+)
+from ptft_keras.training.schedules import WarmupLinearDecay, warmup_then_decay
+from ptft_keras.training.strategies import (
+    STRATEGY_NAMES,
+    add_strategy_arguments,
+    check_global_batch_size,
+    get_strategy,
+    task_info,
+    xla_option,
+)
+
+__all__ = [
+    "STRATEGY_NAMES",
+    "AtomicBackupAndRestore",
+    "CorruptCheckpointError",
+    "EpochLogger",
+    "LayerwiseAdamW",
+    "WarmupLinearDecay",
+    "add_strategy_arguments",
+    "check_global_batch_size",
+    "get_strategy",
+    "layerwise_lr_multipliers",
+    "save_on_chief",
+    "task_info",
+    "tfidf_logistic_regression",
+    "training_callbacks",
+    "transformer_lr_groups",
+    "warmup_then_decay",
+    "xla_option",
+]

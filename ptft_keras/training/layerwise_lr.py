@@ -19,7 +19,7 @@ import fnmatch
 import keras
 from keras import ops
 
-from ptft_keras.peft.core import variable_items
+from ptft_keras.variables import variable_map
 
 
 @keras.saving.register_keras_serializable(package="ptft_keras")
@@ -100,7 +100,7 @@ def layerwise_lr_multipliers(model, groups, decay):
     groups = [(g,) if isinstance(g, str) else tuple(g) for g in groups]
     n = len(groups)
     multipliers, used = {}, set()
-    for key, variable in variable_items(model).items():
+    for key, variable in variable_map(model).items():
         for j, patterns in enumerate(groups):
             if any(fnmatch.fnmatchcase(key, p) for p in patterns):
                 value = float(decay ** (n - 1 - j))

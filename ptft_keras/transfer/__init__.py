@@ -1,20 +1,39 @@
 """Weight transfer (strict, reported), freezing policies and staged unfreezing."""
 
-from ptft_keras._lazy import lazy_exports
+from ptft_keras.transfer.freezing import (
+    depth_units,
+    freeze,
+    layer_paths,
+    unfreeze_all,
+    unfreeze_matching,
+    unfreeze_top,
+)
+from ptft_keras.transfer.unfreezing import (
+    Stage,
+    fit_stages,
+    gradual_unfreezing_stages,
+    lp_ft_stages,
+)
+from ptft_keras.transfer.weights import (
+    TransferReport,
+    WeightTransferError,
+    transfer_weights,
+    variable_map,
+)
 
-_EXPORTS = {
-    **dict.fromkeys(
-        ["transfer_weights", "TransferReport", "WeightTransferError", "variable_map"],
-        "ptft_keras.transfer.weights",
-    ),
-    **dict.fromkeys(
-        ["freeze", "unfreeze_all", "unfreeze_top", "unfreeze_matching", "layer_paths"],
-        "ptft_keras.transfer.freezing",
-    ),
-    **dict.fromkeys(
-        ["Stage", "fit_stages", "lp_ft_stages", "gradual_unfreezing_stages"],
-        "ptft_keras.transfer.unfreezing",
-    ),
-}
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Stage",
+    "TransferReport",
+    "WeightTransferError",
+    "depth_units",
+    "fit_stages",
+    "freeze",
+    "gradual_unfreezing_stages",
+    "layer_paths",
+    "lp_ft_stages",
+    "transfer_weights",
+    "unfreeze_all",
+    "unfreeze_matching",
+    "unfreeze_top",
+    "variable_map",
+]

@@ -1,10 +1,11 @@
 """Freeze and unfreeze layers by name, depth or pattern.
 
 Layers are named by their path relative to the model passed in, the same paths as the
-weight keys of `ptft_keras.transfer.weights` without the variable name
-(`"encoder/conv_1a"`, `"block_3/attention"`). Every helper returns the paths of the
-weight-owning layers whose trainability it changed (a layer that owns weights *and* is
-the root passed in is listed under its own name).
+variable keys of `ptft_keras.variables` without the variable name (`"encoder/conv_1a"`,
+`"block_3/attention"`). Every helper sets trainability through
+`ptft_keras.variables.set_trainable`, the package's one trainability primitive, and
+returns the paths of the weight-owning layers whose trainability it changed (a layer that
+owns weights *and* is the root passed in is listed under its own name).
 
 Two Keras rules to know:
 
@@ -25,17 +26,9 @@ import re
 
 import keras
 
+from ptft_keras.variables import layer_paths, set_trainable
+
 BLOCK_NAME = re.compile(r"^block_\d+$")  # a named block is one unit for unfreeze_top
-
-
-def _set_trainable(layer, value):
-    # Not just `layer.trainable = value`: on the TensorFlow backend that assignment is
-    # skipped when the flag already has that value (KerasAutoTrackable.__setattr__
-    # short-circuits `self.x = self.x`; keras 3.15.1), also inside Keras's recursive
-    # setter, so `model.trainable = True` does not reach a frozen layer below a trainable
-    # one. Calling the setter on every layer of the tree sets them all.
-    for sublayer in layer._flatten_layers(include_self=True, recursive=True):
-        keras.layers.Layer.trainable.fset(sublayer, value)
 
 
 def _children(layer):
@@ -45,21 +38,6 @@ def _children(layer):
 def _owns_weights(layer):
     child_ids = {id(v) for child in _children(layer) for v in child.weights}
     return any(id(v) not in child_ids for v in layer.weights)
-
-
-def layer_paths(root):
-    """Ordered `{path: layer}` for every layer under `root`, parents before children."""
-    paths = {}
-
-    def visit(layer, prefix):
-        for child in _children(layer):
-            if child is root or any(child is seen for seen in paths.values()):
-                continue  # a layer reachable twice is named once, at its first path
-            paths[prefix + child.name] = child
-            visit(child, f"{prefix}{child.name}/")
-
-    visit(root, "")
-    return paths
 
 
 def _trainable_state(root):
@@ -82,29 +60,29 @@ def _changed(before, after):
     return [path for path, value in after.items() if before.get(path) != value]
 
 
+def _inside(key, paths):
+    """Is the variable `key` owned by a layer at one of `paths`, or below one?"""
+    return any(key.startswith(p + "/") for p in paths)
+
+
 def freeze(layer):
-    """Set `layer.trainable = False` (with all its sublayers); compile again afterwards."""
+    """Freeze `layer` and all its sublayers; compile again afterwards."""
     before = _trainable_state(layer)
-    _set_trainable(layer, False)
+    set_trainable(layer, ())
     return _changed(before, _trainable_state(layer))
 
 
 def unfreeze_all(model):
-    """Make every layer of `model` trainable; compile again afterwards."""
+    """Make every weight of `model` trainable; compile again afterwards."""
     before = _trainable_state(model)
-    _set_trainable(model, True)
+    set_trainable(model, "*")
     return _changed(before, _trainable_state(model))
 
 
 def _set_exactly(model, trainable_paths):
     """Make exactly the layers at `trainable_paths` (and their sublayers) trainable."""
     before = _trainable_state(model)
-    paths = layer_paths(model)
-    _set_trainable(model, True)  # parents must be trainable for a child's weights to train
-    for path, layer in paths.items():  # parents first: a child's flag overrides its parent's
-        if _owns_weights(layer) or path in trainable_paths:
-            inside = any(path == p or path.startswith(p + "/") for p in trainable_paths)
-            _set_trainable(layer, inside)
+    set_trainable(model, lambda key, _: _inside(key, trainable_paths))
     return _changed(before, _trainable_state(model))
 
 
@@ -172,6 +150,7 @@ def unfreeze_matching(model, patterns):
                 f"{list(paths)}."
             )
         matched |= hits
-    state = _trainable_state(model)
-    keep = {p for p, trainable in state.items() if trainable and p != model.name}
-    return _set_exactly(model, matched | keep)
+    before = _trainable_state(model)
+    training_now = {id(v) for v in model.trainable_weights}
+    set_trainable(model, lambda key, v: id(v) in training_now or _inside(key, matched))
+    return _changed(before, _trainable_state(model))

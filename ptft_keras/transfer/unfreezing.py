@@ -25,7 +25,7 @@ import dataclasses
 
 import keras
 
-from ptft_keras.peft.core import set_trainable
+from ptft_keras.variables import set_trainable
 
 
 @dataclasses.dataclass
@@ -34,7 +34,7 @@ class Stage:
 
     Attributes:
         trainable: glob pattern(s) over variable keys, or `f(key, variable) -> bool`,
-            passed to `ptft_keras.peft.core.set_trainable` (`"*"` = everything).
+            passed to `ptft_keras.variables.set_trainable` (`"*"` = everything).
         epochs: number of epochs in this stage (>= 1).
         learning_rate: base learning rate for this stage (`None` keeps the optimizer's).
         name: label used in logs.

@@ -1,7 +1,8 @@
 """Explicit, verified weight transfer between Keras models (the nanoGPT weight-port habit).
 
 Every variable is keyed by its layer-name path relative to the root passed in, found by
-walking the layer tree (not `variable.path`, which depends on the build scope):
+walking the layer tree (`ptft_keras.variables.variable_map`; not `variable.path`, which
+depends on the build scope):
 
     encoder = autoencoder.encoder           # a functional model with layers conv_1a, ...
     variable_map(encoder)                   # {"conv_1a/kernel": <var>, "conv_1a/bias": ...}
@@ -23,6 +24,8 @@ import pkgutil
 
 import keras
 import numpy as np
+
+from ptft_keras.variables import variable_map
 
 
 class WeightTransferError(ValueError):
@@ -76,36 +79,6 @@ class TransferReport:
         for problem in self.problems:
             lines.append(f"  PROBLEM: {problem}")
         return "\n".join(lines)
-
-
-def variable_map(root):
-    """Ordered `{key: variable}` for every weight under `root` (a layer or model).
-
-    A key is the path of layer names from `root` (excluded) to the layer that owns the
-    variable, then the variable's name: `"encoder/conv_1a/kernel"`. A variable shared by
-    several layers is keyed once, at the first path met (depth first, tracking order).
-    """
-    entries, seen = {}, set()
-
-    def visit(layer, prefix):
-        children = layer._flatten_layers(include_self=False, recursive=False)
-        child_ids = {id(v) for child in children for v in child.weights}
-        for variable in layer.weights:  # own variables: not held by a child layer
-            if id(variable) in child_ids or id(variable) in seen:
-                continue
-            key = prefix + variable.name
-            if key in entries:
-                raise WeightTransferError(
-                    f"Two variables of {root.name!r} share the key {key!r}; give their "
-                    f"layers distinct `name=`s."
-                )
-            entries[key] = variable
-            seen.add(id(variable))
-        for child in children:
-            visit(child, f"{prefix}{child.name}/")
-
-    visit(root, "")
-    return entries
 
 
 def transfer_weights(

@@ -5,6 +5,7 @@ import pytest
 from ptft_keras.layers.bottleneck_adapter import BottleneckAdapter
 from ptft_keras.layers.embeddings import PositionEmbedding
 from ptft_keras.layers.transformer_block import TransformerBlock
+from tests.harness import run_layer_test
 
 BLOCK_WEIGHTS = [
     "attention_norm/gamma",
@@ -95,10 +96,10 @@ def test_dropout_only_in_training():
     assert np.abs(np.asarray(block(x, training=True)) - np.asarray(block(x))).max() > 1e-3
 
 
-def test_config_round_trip():
-    block = _block(dropout=0.1, causal=False, adapter_dim=2)
-    clone = TransformerBlock.from_config(block.get_config())
-    assert clone.get_config() == block.get_config()
+def test_harness(tmp_path):
+    kwargs = dict(num_heads=2, intermediate_dim=16, dropout=0.1, causal=False, adapter_dim=2)
+    # The adapters' down-projections get no gradient in the first step (zero `up`).
+    block = run_layer_test(TransformerBlock, kwargs, _x(), (2, 5, 8), tmp_path, min_changed=0.75)
     for key in ("num_heads", "intermediate_dim", "dropout", "causal", "adapter_dim"):
         assert key in block.get_config()
 

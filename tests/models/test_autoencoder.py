@@ -1,16 +1,17 @@
-import json
-
 import keras
 import numpy as np
 import pytest
 
+from ptft_keras.layers.noise import MaskingNoise
 from ptft_keras.models.autoencoder import (
     Autoencoder,
-    MaskingNoise,
     build_conv_autoencoder,
     build_dense_autoencoder,
-    prepare_images,
+    default_filters,
 )
+from ptft_keras.models.images import prepare_images
+from ptft_keras.specs import ImageSpec
+from tests.harness import run_model_test
 
 
 def _images(n=16, channel=False, seed=0):
@@ -95,24 +96,52 @@ def test_fit_without_labels_reconstructs_the_input():
     np.testing.assert_allclose(mse_ae.evaluate(x, verbose=0), expected, rtol=1e-3)
 
 
-@pytest.mark.parametrize("builder", ["dense", "conv"])
-def test_keras_round_trip(tmp_path, builder):
+@pytest.mark.parametrize("builder", ["dense", "conv", "conv_rgb_standard"])
+def test_harness(tmp_path, builder):
     if builder == "dense":
-        ae = build_dense_autoencoder(
+        build = lambda: build_dense_autoencoder(
             hidden_units=(16,), latent_dim=4, noise="gaussian", noise_rate=0.2
         )
+        x = _images(3)
+    elif builder == "conv":
+        build = lambda: build_conv_autoencoder(
+            filters=(4, 8), latent_dim=6, noise="masking", noise_rate=0.3
+        )
+        x = _images(3, channel=True)
     else:
-        ae = build_conv_autoencoder(filters=(4, 8), latent_dim=6, noise="masking", noise_rate=0.3)
-    ae.compile()
-    x = _images(3, channel=builder == "conv")
-    ae.fit(x, epochs=1, verbose=0)
-    path = str(tmp_path / "ae.keras")
-    ae.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, Autoencoder)
-    as_json = lambda config: json.loads(json.dumps(config))  # tuples vs lists
-    assert as_json(loaded.get_config()) == as_json(ae.get_config())
-    assert loaded.encoder.name == "encoder"
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(ae(x)), atol=1e-6
-    )
+        spec = ImageSpec(13, 10, 3, "standard", mean=(0.1, 0.2, 0.3), std=(1.0, 2.0, 3.0))
+        build = lambda: build_conv_autoencoder(filters=(4, 8), latent_dim=6, image_spec=spec)
+        x = np.random.default_rng(0).normal(size=(3, 13, 10, 3)).astype("float32")
+    ae = run_model_test(build, x, tmp_path, loss="mse")
+    assert ae.encoder.name == "encoder"
+
+
+def test_conv_autoencoder_any_size_and_channels():
+    """Sizes not divisible by the stride are padded and cropped back; the scaling picks the
+    decoder's output and the default loss."""
+    spec = ImageSpec(30, 27, 3, "standard", mean=(0.5,) * 3, std=(0.25,) * 3)
+    ae = build_conv_autoencoder(filters=(4, 8), image_spec=spec)
+    assert [layer.name for layer in ae.encoder.layers][:2] == ["images", "pad"]
+    assert ae.encoder.get_layer("pad").padding == ((0, 2), (0, 1))  # 30 -> 32, 27 -> 28
+    assert ae.encoder.output_shape == (None, 8, 7, 8)
+    assert ae.decoder.get_layer("crop").output.shape[1:] == (30, 27, 3)
+    assert ae.decoder.get_layer("pixels").activation.__name__ == "linear"
+    assert ae.reconstruction_loss == "mse" and ae.image_spec == spec
+    x = np.random.default_rng(0).normal(size=(2, 30, 27, 3)).astype("float32")
+    assert ae(x).shape == (2, 30, 27, 3)
+    unit = build_conv_autoencoder(input_shape=(28, 28, 1), filters=(4, 8))
+    assert "pad" not in [layer.name for layer in unit.encoder.layers]  # 28 divides by 4
+    assert unit.decoder.get_layer("pixels").activation.__name__ == "sigmoid"
+    assert unit.reconstruction_loss == "binary_crossentropy"
+    with pytest.raises(ValueError, match=r"Expected images of shape \(batch, 30, 27, 3\), got"):
+        ae(np.zeros((2, 30, 27, 1), "float32"))  # a grey image for an RGB model
+    with pytest.raises(ValueError, match="height and width >= 8"):
+        build_conv_autoencoder(input_shape=(6, 6, 1))
+
+
+@pytest.mark.parametrize(
+    "side, filters",
+    [(28, (32, 64)), (32, (32, 64)), (64, (32, 64, 128)), (224, (32, 64, 128, 256, 256))],
+)
+def test_default_filters_end_near_eight_pixels(side, filters):
+    assert default_filters(side, side) == filters

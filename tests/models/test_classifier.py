@@ -1,17 +1,17 @@
-import json
-
 import keras
 import numpy as np
 import pytest
 
+from ptft_keras.layers.cosine_logits import CosineLogits
 from ptft_keras.models.autoencoder import build_conv_autoencoder, build_dense_autoencoder
-from ptft_keras.models.classifier import (
-    Classifier,
-    CosineLogits,
+from ptft_keras.models.classifier import Classifier
+from ptft_keras.models.heads import (
     SparseCategoricalHinge,
     build_classification_head,
     classification_loss,
 )
+from ptft_keras.specs import ImageSpec
+from tests.harness import run_model_test
 
 
 def _images(n=20, seed=0):
@@ -104,24 +104,31 @@ def test_imprint_uses_the_pooled_features_the_logits_see():
 
 
 @pytest.mark.parametrize("head, loss", [("cosine", "crossentropy"), ("linear", "hinge")])
-def test_train_step_and_keras_round_trip(tmp_path, head, loss):
-    ae = build_conv_autoencoder(filters=(4, 8))
-    clf = Classifier(ae.encoder, 10, head=head, loss=loss, head_kwargs={"pooling": "flatten"})
+def test_harness(tmp_path, head, loss):
+    def build():
+        ae = build_conv_autoencoder(filters=(4, 8))
+        clf = Classifier(ae.encoder, 10, head=head, loss=loss, head_kwargs={"pooling": "flatten"})
+        clf.compile(optimizer=keras.optimizers.Adam(1e-2))
+        return clf
+
     x, y = _images(20), np.arange(20) % 10
-    clf.compile(optimizer=keras.optimizers.Adam(1e-2))
-    before = [_np(w).copy() for w in clf.trainable_weights]
-    history = clf.fit(x, y, epochs=1, batch_size=10, verbose=0)
-    assert np.isfinite(history.history["loss"]).all() and "accuracy" in history.history
-    assert any(
-        not np.allclose(b, _np(w)) for b, w in zip(before, clf.trainable_weights, strict=True)
-    )
+    clf = run_model_test(build, x, tmp_path, y=y)
+    assert clf.loss_name == loss and clf.label_names == [str(i) for i in range(10)]
+
+
+def test_image_spec_and_label_names_travel_with_the_model(tmp_path):
+    spec = ImageSpec(12, 12, 3, "standard", mean=(0.5,) * 3, std=(0.2,) * 3)
+    ae = build_conv_autoencoder(filters=(4, 8), latent_dim=4, image_spec=spec)
+    clf = Classifier.from_pretrained(ae, 3, label_names=["cat", "dog", "emu"])
+    assert clf.image_spec == spec  # from the autoencoder
     path = str(tmp_path / "clf.keras")
     clf.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, Classifier) and loaded.loss_name == loss
-    as_json = lambda config: json.loads(json.dumps(config))
-    assert as_json(loaded.get_config()) == as_json(clf.get_config())
-    np.testing.assert_allclose(_np(loaded(x)), _np(clf(x)), atol=1e-5)
+    restored = keras.saving.load_model(path)
+    assert restored.image_spec == spec and restored.label_names == ["cat", "dog", "emu"]
+    with pytest.raises(ValueError, match="2 label_names for num_classes=3"):
+        Classifier(ae.encoder, 3, label_names=["a", "b"])
+    with pytest.raises(ValueError, match="does not match the encoder's input shape"):
+        Classifier(ae.encoder, 3, image_spec=ImageSpec(28, 28, 1))
 
 
 def test_from_pretrained_copies_every_encoder_weight(tmp_path):

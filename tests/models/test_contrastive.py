@@ -1,3 +1,5 @@
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -5,6 +7,7 @@ from keras import ops
 
 from ptft_keras.models.autoencoder import build_conv_autoencoder
 from ptft_keras.models.contrastive import image_augmentation, nt_xent_loss
+from tests.harness import run_model_test
 
 
 def _images(n=16, seed=0):
@@ -80,17 +83,12 @@ def test_contrastive_fit_trains_the_projector_and_draws_new_views_each_step():
     )
 
 
-def test_contrastive_autoencoder_keras_round_trip(tmp_path):
-    ae = build_conv_autoencoder(filters=(4, 8), latent_dim=6, contrastive_weight=0.7, seed=3)
-    x = _images(4)
-    path = str(tmp_path / "ae.keras")
-    ae.save(path)
-    loaded = keras.models.load_model(path)
-    assert loaded.contrastive_weight == 0.7 and loaded.temperature == ae.temperature
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(loaded.predict(x, verbose=0)),
-        ops.convert_to_numpy(ae.predict(x, verbose=0)),
-        atol=1e-6,
+def test_harness(tmp_path):
+    build = lambda: build_conv_autoencoder(
+        filters=(4, 8), latent_dim=6, contrastive_weight=0.7, seed=3
     )
+    ae = run_model_test(build, _images(4), tmp_path, loss="binary_crossentropy")
+    loaded = keras.models.load_model(os.path.join(tmp_path, f"{ae.name}.keras"))
+    assert loaded.contrastive_weight == 0.7 and loaded.temperature == ae.temperature
     for a, b in zip(loaded.projector.weights, ae.projector.weights, strict=True):
         np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))

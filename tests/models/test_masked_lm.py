@@ -6,6 +6,7 @@ import pytest
 
 from ptft_keras.models.masked_lm import MaskedLM
 from ptft_keras.models.transformer import TransformerBackbone
+from tests.harness import run_model_test
 
 VOCAB = 64
 MASK_ID = 3
@@ -95,13 +96,15 @@ def test_training_reduces_loss():
     assert after < 0.5 * before, (before, after)
 
 
-def test_keras_round_trip(tmp_path):
-    mlm = _mlm(adapter_dim=2)
+def test_harness(tmp_path):
+    x, y, weights = _batch()
+    # With adapters, their down-projections get no gradient in the first step.
+    mlm = run_model_test(
+        lambda: _mlm(adapter_dim=2), x, tmp_path, y=y, sample_weight=weights, loss="task",
+        output_dtype="float32", min_changed=0.9,
+    )  # fmt: skip
+    assert not mlm.backbone.causal
     mlm.compile()
-    x, _, _ = _batch()
-    path = os.path.join(tmp_path, "mlm.keras")
+    path = os.path.join(tmp_path, "compiled.keras")
     mlm.save(path)
-    restored = keras.saving.load_model(path)
-    assert isinstance(restored, MaskedLM) and not restored.backbone.causal
-    np.testing.assert_array_equal(restored(x), mlm(x))
-    assert restored.compiled
+    assert keras.saving.load_model(path).compiled

@@ -4,11 +4,13 @@ import keras
 import numpy as np
 import pytest
 
+from ptft_keras.layers.pooling import SequencePooling
 from ptft_keras.models.causal_lm import CausalLM
 from ptft_keras.models.masked_lm import MaskedLM
-from ptft_keras.models.text_classifier import SequencePooling, TextClassifier
+from ptft_keras.models.text_classifier import TextClassifier
 from ptft_keras.models.transformer import TransformerBackbone
 from ptft_keras.transfer.weights import variable_map
+from tests.harness import run_model_test
 
 
 def _inputs(batch=3, seq=10, vocab=64, seed=0):
@@ -62,18 +64,15 @@ def test_train_step_and_hinge_loss():
     assert model.evaluate(x, y, verbose=0)[0] < before
 
 
-def test_keras_round_trip(tmp_path):
-    model = TextClassifier(_backbone(causal=True), num_classes=2, pooling="first", head="cosine")
-    model.compile()
-    x = _inputs()
-    path = str(tmp_path / "clf.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path)
-    assert isinstance(restored, TextClassifier) and restored.pooling_mode == "first"
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(restored(x)), keras.ops.convert_to_numpy(model(x)), atol=1e-6
+def test_harness(tmp_path):
+    build = lambda: TextClassifier(
+        _backbone(causal=True), 3, pooling="first", head="cosine", label_names=["a", "b", "c"]
     )
-    assert restored.get_config()["head"] == "cosine"
+    x, y = _inputs(), np.array([0, 1, 2])
+    model = run_model_test(build, x, tmp_path, y=y, loss="task",
+                           output_dtype="float32")  # fmt: skip
+    assert model.pooling_mode == "first" and model.get_config()["head"] == "cosine"
+    assert model.get_config()["label_names"] == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize("kind", ["masked", "causal", "backbone", "path"])

@@ -4,7 +4,6 @@ import keras
 import numpy as np
 import pytest
 
-from ptft_keras.peft.core import variable_items
 from ptft_keras.peft.lora import (
     apply_lora,
     load_lora_weights,
@@ -13,6 +12,7 @@ from ptft_keras.peft.lora import (
     merge_lora,
     save_lora_weights,
 )
+from ptft_keras.variables import variable_map as variable_items
 from tests.peft.toy import build_toy_model, toy_data
 
 

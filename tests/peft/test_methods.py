@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from ptft_keras.peft import methods
-from ptft_keras.peft.core import (
+from ptft_keras.peft.lora import apply_lora
+from ptft_keras.variables import (
     count_parameters,
     print_trainable_parameters,
     set_trainable,
     snapshot,
     trainable_keys,
-    variable_items,
 )
-from ptft_keras.peft.lora import apply_lora
+from ptft_keras.variables import variable_map as variable_items
 from tests.peft.toy import build_toy_model, toy_data
 
 # Toy model sizes (dim 8, 2 blocks, 3 classes), written out so the counts can be checked:

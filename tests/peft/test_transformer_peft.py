@@ -8,7 +8,6 @@ import numpy as np
 from ptft_keras.models.text_classifier import TextClassifier
 from ptft_keras.models.transformer import TransformerBackbone
 from ptft_keras.peft import methods
-from ptft_keras.peft.core import count_parameters, variable_items
 from ptft_keras.peft.lora import (
     TRANSFORMER_TARGETS,
     apply_lora,
@@ -17,6 +16,8 @@ from ptft_keras.peft.lora import (
     save_lora_weights,
 )
 from ptft_keras.transfer.weights import transfer_weights
+from ptft_keras.variables import count_parameters
+from ptft_keras.variables import variable_map as variable_items
 
 # tiny preset: vocab 64, 2 blocks, hidden 16, intermediate 32; 2 classes, linear head
 HIDDEN, INTER = 16, 32

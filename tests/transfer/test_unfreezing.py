@@ -2,13 +2,13 @@ import keras
 import numpy as np
 import pytest
 
-from ptft_keras.peft.core import snapshot, trainable_keys
 from ptft_keras.transfer.unfreezing import (
     Stage,
     fit_stages,
     gradual_unfreezing_stages,
     lp_ft_stages,
 )
+from ptft_keras.variables import snapshot, trainable_keys
 from tests.peft.toy import build_toy_model, toy_data
 
 LOSS = {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}

@@ -15,10 +15,10 @@ import keras
 import numpy as np
 
 from ptft_keras.peft import methods as peft_methods
-from ptft_keras.peft.core import count_parameters
-from ptft_keras.peft.lora import apply_lora, merge_lora
+from ptft_keras.peft.lora import apply_lora
 from ptft_keras.training.layerwise_lr import LayerwiseAdamW, layerwise_lr_multipliers
 from ptft_keras.transfer.unfreezing import fit_stages, gradual_unfreezing_stages, lp_ft_stages
+from ptft_keras.variables import count_parameters
 
 METHODS = (
     "linear_probe",
@@ -153,14 +153,6 @@ def run_comparison(build_model, spec, eval_x, eval_y, methods=METHODS, log=print
         if method == "lora":
             lora_model = model
     return rows, lora_model
-
-
-def check_merge(lora_model, x):
-    """Max |logit difference| between a LoRA model and its merged copy, and the copy."""
-    merged = merge_lora(lora_model)
-    a = lora_model.predict(x, batch_size=256, verbose=0)
-    b = merged.predict(x, batch_size=256, verbose=0)
-    return float(np.max(np.abs(a - b))), merged
 
 
 def format_table(task, rows):

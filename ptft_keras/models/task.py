@@ -1,0 +1,31 @@
+"""Plumbing shared by the task models (the models that own a loss).
+
+- `restore_compile`: Keras's `.keras` loader calls `compile_from_config` on a model whose
+  class overrides `compile`; the base implementation refuses to guess, so every task here
+  that overrides `compile` only to fill in defaults delegates to it. The optimizer is
+  built at once so that its saved variables load.
+- `lm_compile_defaults`: the compile arguments shared by `CausalLM` and `MaskedLM`.
+"""
+
+import keras
+
+
+def restore_compile(model, config):
+    """Compiles `model` from a saved compile config; builds the optimizer if it can."""
+    model.compile(**keras.saving.deserialize_keras_object(config))
+    if model.built:
+        model.optimizer.build(model.trainable_variables)
+
+
+def lm_compile_defaults(optimizer="auto", loss="auto", weighted_metrics="auto"):
+    """Compile arguments shared by `CausalLM` and `MaskedLM`; "auto" picks the default."""
+    if optimizer == "auto":
+        optimizer = keras.optimizers.AdamW(3e-4, weight_decay=0.01)
+    if loss == "auto":
+        # Mean over real tokens (sum of weights), not over all padded positions.
+        loss = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        )
+    if weighted_metrics == "auto":
+        weighted_metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    return {"optimizer": optimizer, "loss": loss, "weighted_metrics": weighted_metrics}

@@ -1,0 +1,146 @@
+"""The package's layering: sub-packages import each other one way, and TensorFlow stays
+off the model path (the GPU machines run Keras on JAX with no TensorFlow installed).
+
+Every import counts, module-level or inside a function, as in `../shared/hooks/layering.py`.
+"""
+
+import ast
+import os
+
+import pytest
+
+PACKAGE = os.path.join(os.path.dirname(__file__), "..", "ptft_keras")
+# What each part may import; anything else is a layering error. Read it bottom-up:
+# specs, layers -> models -> variables -> transfer, peft -> training -> export -> cli.
+ALLOWED = {
+    "specs": set(),
+    "layers": set(),
+    "variables": set(),
+    "models": {"layers", "specs", "transfer"},  # from_pretrained uses strict transfer
+    "transfer": {"variables"},
+    "peft": {"layers", "transfer", "variables"},
+    "data": {"specs"},
+    "training": {"data", "layers", "models", "peft", "specs", "transfer", "variables"},
+    "export": {"data", "models", "peft", "specs"},
+    "cli": {"data", "export", "models", "peft", "specs", "training", "transfer", "variables"},
+}
+# Parts whose modules must import without TensorFlow (at module level).
+TF_FREE = ("specs", "layers", "variables", "models", "transfer", "peft")
+
+
+def _modules():
+    for root, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                part = os.path.relpath(path, PACKAGE).split(os.sep)[0].removesuffix(".py")
+                yield part, path, ast.parse(open(path, encoding="utf-8").read())
+
+
+def _imports(tree, path, all_levels=True):
+    """Names imported by a module: every import, or module-level ones only."""
+    nodes = ast.walk(tree) if all_levels else tree.body
+    rel = os.path.relpath(path, os.path.dirname(PACKAGE)).split(os.sep)
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the module's package
+                base = rel[: -node.level]
+                yield ".".join(base + ([node.module] if node.module else []))
+            else:
+                yield node.module
+
+
+def _edges():
+    edges = {}
+    for part, path, tree in _modules():
+        if part.startswith("_"):
+            continue
+        for name in _imports(tree, path):
+            pieces = name.split(".")
+            if pieces[0] == "ptft_keras" and len(pieces) > 1 and pieces[1] != part:
+                edges.setdefault(part, set()).add(pieces[1])
+    return edges
+
+
+def _cycles(edges):
+    """Strongly connected groups of more than one part (Tarjan)."""
+    index, low, stack, on, groups = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for v in sorted(set(edges) | {w for ws in edges.values() for w in ws}):
+        if v not in index:
+            visit(v)
+    return groups
+
+
+def test_no_import_cycles_between_subpackages():
+    assert _cycles(_edges()) == []
+
+
+def test_cycle_finder_finds_a_cycle():  # the check above can fail
+    assert _cycles({"peft": {"training"}, "training": {"transfer"}, "transfer": {"peft"}}) == [
+        ["peft", "training", "transfer"]
+    ]
+
+
+def test_every_import_goes_the_allowed_way():
+    edges = _edges()
+    unknown = sorted(set(edges) - set(ALLOWED))
+    assert not unknown, f"add {unknown} to ALLOWED with its place in the layering"
+    wrong = {part: sorted(deps - ALLOWED[part]) for part, deps in edges.items()}
+    assert not {k: v for k, v in wrong.items() if v}, wrong
+
+
+@pytest.mark.parametrize("part", TF_FREE)
+def test_model_path_imports_no_tensorflow_at_module_level(part):
+    offenders = [
+        os.path.relpath(path, PACKAGE)
+        for p, path, tree in _modules()
+        if p == part
+        for name in _imports(tree, path, all_levels=False)
+        if name and name.split(".")[0] in ("tensorflow", "tensorflow_text", "tensorflow_datasets")
+    ]
+    assert not offenders, offenders
+
+
+def test_training_and_the_image_recipe_import_without_tensorflow():
+    """On the JAX backend with TensorFlow made unimportable (as on the GPU machines)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "for name in ('tensorflow', 'tensorflow_text', 'tensorflow_datasets'):\n"
+        "    sys.modules[name] = None  # any import of it raises ImportError\n"
+        "import ptft_keras, ptft_keras.peft, ptft_keras.transfer, ptft_keras.training\n"
+        "import ptft_keras.training.recipes.image\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    root = os.path.dirname(PACKAGE)
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, timeout=300
+    )
+    assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-2000:]
