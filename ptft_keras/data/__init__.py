@@ -1,42 +1,77 @@
-"""Data: MNIST (TFDS / keras.datasets / IDX / bundled), SST-2, tokenizer, LM pipelines.
+"""Data: images (arrays, folders, TFDS), text (tables, corpora), tokenizer, LM pipelines,
+seeded splits, and thin adapters for MNIST, SST-2 and IMDb (`ptft_keras.data.datasets`).
 
-Every module here uses TensorFlow (tf.data); names load on first use.
+Every module here uses TensorFlow (tf.data).
 """
 
-from ptft_keras._lazy import lazy_exports
+from ptft_keras.data.images import (
+    ImageFolder,
+    image_dataset,
+    images_from_arrays,
+    infer_image_spec,
+    load_images,
+    load_tfds_images,
+    scan_image_folder,
+    write_image_folder,
+)
+from ptft_keras.data.language_modeling import (
+    MaskGenerator,
+    bert_masking,
+    causal_lm_dataset,
+    causal_lm_inputs,
+    make_mask_generator,
+    masked_lm_dataset,
+    masked_lm_inputs,
+)
+from ptft_keras.data.splits import Split, make_dataset, sample_few_labels, split_dataset
+from ptft_keras.data.text import (
+    LabeledTexts,
+    corpus_dataset,
+    describe_corpus,
+    make_text_dataset,
+    read_corpus,
+    read_table,
+)
+from ptft_keras.data.tokenizer import (
+    TextEncoder,
+    load_tokenizer,
+    normalize_text,
+    save_tokenizer,
+    train_tokenizer,
+)
+from ptft_keras.specs import ImageSpec, LabelMap
 
-_EXPORTS = {
-    **dict.fromkeys(["load_mnist"], "ptft_keras.data.mnist"),
-    **dict.fromkeys(
-        ["MnistSplit", "split_dataset", "sample_few_labels", "make_dataset"],
-        "ptft_keras.data.splits",
-    ),
-    **dict.fromkeys(
-        [
-            "causal_lm_inputs",
-            "causal_lm_dataset",
-            "masked_lm_inputs",
-            "masked_lm_dataset",
-            "make_mask_generator",
-            "MaskGenerator",
-            "bert_masking",
-        ],
-        "ptft_keras.data.language_modeling",
-    ),
-    **dict.fromkeys(
-        [
-            "load_sst2",
-            "load_pretraining_corpus",
-            "load_imdb",
-            "sample_label_budget",
-            "make_text_dataset",
-        ],
-        "ptft_keras.data.sst2",
-    ),
-    **dict.fromkeys(
-        ["normalize_text", "train_tokenizer", "save_tokenizer", "load_tokenizer", "TextEncoder"],
-        "ptft_keras.data.tokenizer",
-    ),
-}
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Split",
+    "make_dataset",
+    "sample_few_labels",
+    "split_dataset",
+    "ImageFolder",
+    "ImageSpec",
+    "LabelMap",
+    "LabeledTexts",
+    "MaskGenerator",
+    "TextEncoder",
+    "bert_masking",
+    "causal_lm_dataset",
+    "causal_lm_inputs",
+    "corpus_dataset",
+    "describe_corpus",
+    "image_dataset",
+    "images_from_arrays",
+    "infer_image_spec",
+    "load_images",
+    "load_tfds_images",
+    "load_tokenizer",
+    "make_mask_generator",
+    "make_text_dataset",
+    "masked_lm_dataset",
+    "masked_lm_inputs",
+    "normalize_text",
+    "read_corpus",
+    "read_table",
+    "save_tokenizer",
+    "scan_image_folder",
+    "train_tokenizer",
+    "write_image_folder",
+]

@@ -16,11 +16,11 @@ from typing import NamedTuple
 import numpy as np
 
 
-class MnistSplit(NamedTuple):
-    pool_images: np.ndarray  # (N - test_size, 28, 28): pretraining pool, labels hidden
-    pool_labels: np.ndarray  # (N - test_size,): only for drawing the few labels
-    test_images: np.ndarray  # (test_size, 28, 28)
-    test_labels: np.ndarray  # (test_size,)
+class Split(NamedTuple):
+    pool_x: np.ndarray  # (N - test_size, ...): the pretraining pool, labels hidden
+    pool_y: np.ndarray  # (N - test_size,): only for drawing the few labels
+    test_x: np.ndarray  # (test_size, ...)
+    test_y: np.ndarray  # (test_size,)
 
 
 def split_dataset(images, labels, test_size=2000, seed=0):
@@ -37,7 +37,7 @@ def split_dataset(images, labels, test_size=2000, seed=0):
         )
     order = np.random.default_rng(seed).permutation(len(images))
     test, pool = order[:test_size], order[test_size:]
-    return MnistSplit(images[pool], labels[pool], images[test], labels[test])
+    return Split(images[pool], labels[pool], images[test], labels[test])
 
 
 def sample_few_labels(images, labels, budget, num_classes=None, seed=0):

@@ -5,12 +5,21 @@ SavedModel (inside the serving graph):
 
     raw text --normalize_text--> SST-2 style text --WordPiece--> ids --pack--> model inputs
 
-`normalize_text` turns text as people type it ("Great movie!", "don't", "It's") into
-SST-2's lower-cased, space-tokenised form ("great movie !", "do n't", "it 's") with
-TensorFlow string ops only, so it runs inside graphs. The tokenizer is keras-hub's
-`WordPieceTokenizer` (tf-text ops; the well-kept implementation), trained with
-`keras_hub.tokenizers.compute_word_piece_vocabulary`. Serving a SavedModel that contains
-it needs `import tensorflow_text` in the loading process (it registers the ops).
+`normalize_text` runs one of three normalizers, TensorFlow string ops only, so it runs
+inside graphs; the tokenizer records which one it was trained with (`tokenizer.json`)
+and applies the same one in training, evaluation and the export:
+
+- `"sst"`: text as people type it ("Great movie!", "don't", "It's") -> SST-2's
+  lower-cased, space-tokenised form ("great movie !", "do n't", "it 's");
+- `"lower"`: lower-case and collapse whitespace;
+- `"none"`: keep the text (case included); only invalid UTF-8 and length are handled.
+
+All three replace invalid UTF-8 with U+FFFD and cut texts to `MAX_CHARS` characters.
+
+The tokenizer is keras-hub's `WordPieceTokenizer` (tf-text ops; the well-kept
+implementation), trained with `keras_hub.tokenizers.compute_word_piece_vocabulary`.
+Serving a SavedModel that contains it needs `import tensorflow_text` in the loading
+process (it registers the ops).
 """
 
 import json
@@ -26,6 +35,7 @@ PAD_ID, UNK_ID, MASK_ID, CLS_ID, SEP_ID = range(len(RESERVED_TOKENS))
 # the packer then truncates to the model's sequence length. Never an error.
 MAX_CHARS = 4000
 VOCAB_FILE = "vocabulary.txt"
+NORMALIZERS = ("sst", "lower", "none")
 CONFIG_FILE = "tokenizer.json"
 
 # (pattern, replacement) pairs applied in order with RE2 (`tf.strings.regex_replace`).
@@ -51,33 +61,46 @@ _RULES = (
 )
 
 
-def normalize_text(texts, max_chars=MAX_CHARS):
-    """Map raw strings to SST-2's lower-cased, space-tokenised form (TF ops only).
+def check_normalizer(normalizer):
+    if normalizer not in NORMALIZERS:
+        raise ValueError(f"normalizer must be one of {NORMALIZERS}, got {normalizer!r}.")
+    return normalizer
+
+
+def normalize_text(texts, max_chars=MAX_CHARS, normalizer="sst"):
+    """Normalize raw strings for the tokenizer (TF ops only; module docstring).
 
     Args:
         texts: string tensor (any shape) or Python str / list of str.
         max_chars: texts are cut to this many characters first (never an error).
+        normalizer: `"sst"` (default), `"lower"` or `"none"`.
 
     Returns:
         A string tensor of the same shape. Invalid UTF-8 bytes become U+FFFD; non-ASCII
         letters are kept (lower-cased); empty strings stay empty.
     """
+    check_normalizer(normalizer)
     texts = tf.convert_to_tensor(texts, dtype=tf.string)
     # Replace invalid UTF-8 instead of failing in the unicode ops below.
     texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
     texts = tf.strings.substr(texts, 0, max_chars, unit="UTF8_CHAR")
+    if normalizer == "none":
+        return texts
     texts = tf.strings.lower(texts, encoding="utf-8")
-    for pattern, rewrite in _RULES:
+    rules = _RULES if normalizer == "sst" else _RULES[-1:]  # "lower": whitespace only
+    for pattern, rewrite in rules:
         texts = tf.strings.regex_replace(texts, pattern, rewrite)
     return tf.strings.strip(texts)
 
 
-def train_tokenizer(texts, vocabulary_size=8000):
+def train_tokenizer(texts, vocabulary_size=8000, normalizer="sst"):
     """Train a WordPiece vocabulary on `texts` (iterable of str or a string tf.data set).
 
-    Texts are passed through `normalize_text` first, exactly as at inference time.
-    Returns a keras-hub `WordPieceTokenizer` whose first ids are `RESERVED_TOKENS`.
+    Texts are passed through `normalize_text(..., normalizer=normalizer)` first, exactly
+    as at inference time. Returns a keras-hub `WordPieceTokenizer` whose first ids are
+    `RESERVED_TOKENS` and whose `normalizer` attribute records the normalizer.
     """
+    check_normalizer(normalizer)
     if not isinstance(vocabulary_size, int) or vocabulary_size <= len(RESERVED_TOKENS):
         raise ValueError(
             f"vocabulary_size must be an int > {len(RESERVED_TOKENS)} (the reserved "
@@ -90,18 +113,23 @@ def train_tokenizer(texts, vocabulary_size=8000):
         if not texts:
             raise ValueError("train_tokenizer needs at least one text; got an empty corpus")
         dataset = tf.data.Dataset.from_tensor_slices(texts)
-    dataset = dataset.batch(1024).map(normalize_text)
+    dataset = dataset.batch(1024).map(lambda t: normalize_text(t, normalizer=normalizer))
     vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
         dataset,
         vocabulary_size=vocabulary_size,
         lowercase=False,  # normalize_text already lower-cased (and keeps accents)
         reserved_tokens=list(RESERVED_TOKENS),
     )
-    return make_tokenizer(vocabulary)
+    return make_tokenizer(vocabulary, normalizer)
 
 
-def make_tokenizer(vocabulary):
-    """A keras-hub `WordPieceTokenizer` for `vocabulary` (list of str or a file path)."""
+def make_tokenizer(vocabulary, normalizer="sst"):
+    """A keras-hub `WordPieceTokenizer` for `vocabulary` (list of str or a file path).
+
+    `tokenizer.normalizer` (a plain attribute: keras-hub's tokenizer has no such option)
+    names the `normalize_text` normalizer that `TextEncoder` and the export apply first.
+    """
+    check_normalizer(normalizer)
     if isinstance(vocabulary, str):
         with open(vocabulary, encoding="utf-8") as f:
             vocabulary = f.read().splitlines()
@@ -111,9 +139,17 @@ def make_tokenizer(vocabulary):
             f"vocabulary must start with the reserved tokens {list(RESERVED_TOKENS)}; "
             f"got {vocabulary[: len(RESERVED_TOKENS)]}"
         )
-    return keras_hub.tokenizers.WordPieceTokenizer(
+    tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
         vocabulary=vocabulary, lowercase=False, strip_accents=False, oov_token="[UNK]"
     )
+    tokenizer.normalizer = normalizer
+    return tokenizer
+
+
+def tokenizer_normalizer(tokenizer):
+    """The normalizer a tokenizer was trained with (`"sst"` for tokenizers made before
+    normalizers were recorded)."""
+    return getattr(tokenizer, "normalizer", "sst")
 
 
 def save_tokenizer(tokenizer, directory):
@@ -122,7 +158,11 @@ def save_tokenizer(tokenizer, directory):
     vocabulary = tokenizer.get_vocabulary()
     with open(os.path.join(directory, VOCAB_FILE), "w", encoding="utf-8") as f:
         f.write("\n".join(vocabulary) + "\n")
-    config = {"vocabulary_size": len(vocabulary), "reserved_tokens": list(RESERVED_TOKENS)}
+    config = {
+        "vocabulary_size": len(vocabulary),
+        "reserved_tokens": list(RESERVED_TOKENS),
+        "normalizer": tokenizer_normalizer(tokenizer),
+    }
     with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)
     return directory
@@ -136,11 +176,14 @@ def load_tokenizer(directory):
             f"no tokenizer vocabulary at {path!r}; expected a directory written by "
             "save_tokenizer (vocabulary.txt + tokenizer.json)"
         )
-    tokenizer = make_tokenizer(path)
     config_path = os.path.join(directory, CONFIG_FILE)
+    config = {}
     if os.path.isfile(config_path):
         with open(config_path, encoding="utf-8") as f:
-            expected = json.load(f)["vocabulary_size"]
+            config = json.load(f)
+    tokenizer = make_tokenizer(path, config.get("normalizer", "sst"))
+    if config:
+        expected = config["vocabulary_size"]
         if expected != tokenizer.vocabulary_size():
             raise ValueError(
                 f"{path!r} has {tokenizer.vocabulary_size()} tokens but {config_path!r} "
@@ -152,7 +195,8 @@ def load_tokenizer(directory):
 class TextEncoder:
     """Raw strings -> `{"token_ids", "padding_mask"}` of shape (batch, sequence_length).
 
-    normalize -> WordPiece -> `[CLS] tokens [SEP]` -> pad with `[PAD]` (id 0). Long texts
+    normalize (the tokenizer's normalizer) -> WordPiece -> `[CLS] tokens [SEP]` -> pad
+    with `[PAD]` (id 0). Long texts
     are truncated (keeping `[SEP]`). Pure TF ops: use it in `Dataset.map` and inside
     `tf.function`s (the export graph).
     """
@@ -164,6 +208,7 @@ class TextEncoder:
                 f"got {sequence_length!r}"
             )
         self.tokenizer = tokenizer
+        self.normalizer = tokenizer_normalizer(tokenizer)
         self.sequence_length = sequence_length
         self.packer = keras_hub.layers.StartEndPacker(
             sequence_length=sequence_length,
@@ -185,7 +230,8 @@ class TextEncoder:
         # A tf.function: keras-hub layers return plain tf tensors here (called eagerly
         # they would convert ragged outputs to Python lists).
         # Cut long texts early (2 * sequence_length words is plenty of WordPieces).
-        words = tf.strings.split(normalize_text(texts))[:, : 2 * self.sequence_length]
+        texts = normalize_text(texts, normalizer=self.normalizer)
+        words = tf.strings.split(texts)[:, : 2 * self.sequence_length]
         token_ids = self.tokenizer(tf.strings.reduce_join(words, axis=-1, separator=" "))
         token_ids, padding_mask = self.packer(tf.cast(token_ids, "int32"))
         return {"token_ids": token_ids, "padding_mask": padding_mask}

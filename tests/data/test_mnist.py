@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from ptft_keras.data import mnist
-from ptft_keras.data.mnist import load_mnist
+from ptft_keras.data.datasets import mnist
+from ptft_keras.data.datasets.mnist import load_mnist
 
 
 def write_idx(path, array, magic=None):

@@ -14,16 +14,16 @@ def data(n=100, num_classes=10):
 def test_split_is_seeded_disjoint_and_complete():
     images, labels = data()
     split = split_dataset(images, labels, test_size=30, seed=3)
-    assert split.pool_images.shape == (70, 2, 2) and split.test_images.shape == (30, 2, 2)
+    assert split.pool_x.shape == (70, 2, 2) and split.test_x.shape == (30, 2, 2)
     ids = lambda x: x[:, 0, 0] // 4  # noqa: E731
-    pool, test = ids(split.pool_images), ids(split.test_images)
+    pool, test = ids(split.pool_x), ids(split.test_x)
     assert not set(pool) & set(test) and set(pool) | set(test) == set(range(100))
-    np.testing.assert_array_equal(split.pool_labels, labels[pool])  # pairs stay aligned
-    np.testing.assert_array_equal(split.test_labels, labels[test])
+    np.testing.assert_array_equal(split.pool_y, labels[pool])  # pairs stay aligned
+    np.testing.assert_array_equal(split.test_y, labels[test])
     again = split_dataset(images, labels, test_size=30, seed=3)
-    np.testing.assert_array_equal(again.test_images, split.test_images)
+    np.testing.assert_array_equal(again.test_x, split.test_x)
     other = split_dataset(images, labels, test_size=30, seed=4)
-    assert not np.array_equal(other.test_images, split.test_images)
+    assert not np.array_equal(other.test_x, split.test_x)
 
 
 @pytest.mark.parametrize("test_size", [0, 100, 150, 2.5])

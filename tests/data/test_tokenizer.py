@@ -63,7 +63,7 @@ def test_normalize_text_leaves_sst2_text_unchanged():
 
 
 def test_sst2_dev_sentences_are_a_fixed_point(shared_data_dir):
-    from ptft_keras.data.sst2 import load_sst2
+    from ptft_keras.data.datasets.sst2 import load_sst2
 
     sentences, _ = load_sst2("dev", data_dir=f"{shared_data_dir}/sst2")
     normalized = [t.decode("utf-8") for t in normalize_text(list(sentences)).numpy()]
@@ -139,3 +139,34 @@ def test_tokenizer_errors_are_clear(tmp_path):
         train_tokenizer([], vocabulary_size=50)
     with pytest.raises(ValueError, match="sequence_length"):
         TextEncoder(make_tokenizer(list(RESERVED_TOKENS) + ["a"]), 2)
+
+
+@pytest.mark.parametrize(
+    "normalizer, expected",
+    [
+        ("sst", "i do n't like it !"),
+        ("lower", "i don't like it!"),
+        ("none", "I  don't like IT!"),
+    ],
+)
+def test_normalizers(normalizer, expected):
+    out = normalize_text(["I  don't like IT!"], normalizer=normalizer)
+    assert out.numpy()[0].decode() == expected
+
+
+def test_tokenizer_records_its_normalizer_and_the_encoder_applies_it(tmp_path):
+    from ptft_keras.data.tokenizer import TextEncoder, load_tokenizer, save_tokenizer
+
+    texts = ["Great Movie", "great movie", "GREAT", "awful film"] * 5
+    cased = train_tokenizer(texts, vocabulary_size=40, normalizer="none")
+    assert cased.normalizer == "none" and "G" in cased.get_vocabulary()  # upper case kept
+    save_tokenizer(cased, tmp_path)
+    reloaded = load_tokenizer(tmp_path)
+    assert reloaded.normalizer == "none"
+    ids = TextEncoder(reloaded, 8)(["Great", "great"])["token_ids"].numpy()
+    assert (ids[0] != ids[1]).any()  # case is kept: different ids
+    lower = train_tokenizer(texts, vocabulary_size=40, normalizer="lower")
+    ids = TextEncoder(lower, 8)(["Great", "great"])["token_ids"].numpy()
+    assert (ids[0] == ids[1]).all()
+    with pytest.raises(ValueError, match="normalizer must be one of"):
+        train_tokenizer(texts, vocabulary_size=40, normalizer="upper")

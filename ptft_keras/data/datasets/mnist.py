@@ -28,7 +28,9 @@ import numpy as np
 
 SOURCES = ("tfds", "keras", "idx", "bundled")
 SPLITS = ("train", "test", "all")
-BUNDLED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bundled", "mnist")
+BUNDLED_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bundled", "mnist"
+)
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned byte, 3 dims (count, rows, cols)
 LABELS_MAGIC = 2049  # 0x00000801: unsigned byte, 1 dim (count)
