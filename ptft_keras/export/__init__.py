@@ -1,11 +1,7 @@
 """SavedModel export for serving: image and raw-text classifiers (TensorFlow)."""
 
-from ptft_keras._lazy import lazy_exports
+from ptft_keras.export.common import prepare_export_dir
+from ptft_keras.export.image import export_image_classifier
+from ptft_keras.export.text import export_text_classifier
 
-_EXPORTS = {
-    "prepare_export_dir": "ptft_keras.export.common",
-    "export_image_classifier": "ptft_keras.export.image",
-    "export_text_classifier": "ptft_keras.export.text",
-}
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__all__ = ["export_image_classifier", "export_text_classifier", "prepare_export_dir"]

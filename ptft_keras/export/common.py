@@ -1,7 +1,10 @@
-"""Shared export helpers: where an export goes, and when an old one may be replaced."""
+"""Shared export helpers: where an export goes (and when an old one may be replaced),
+label names, empty batches."""
 
 import os
 import shutil
+
+import tensorflow as tf
 
 
 def prepare_export_dir(path, overwrite=False):
@@ -42,3 +45,29 @@ def _check_removable(path):
             f"Refusing to overwrite {path!r}: it is not a SavedModel directory (no "
             f"saved_model.pb) and not empty; it holds {sorted(contents)[:5]}."
         )
+
+
+def check_label_names(names, num_classes):
+    """`names` as a list of str, checked against the model's number of outputs."""
+    names = [str(i) for i in range(num_classes)] if names is None else [str(n) for n in names]
+    if len(names) != num_classes:
+        raise ValueError(
+            f"{len(names)} label names for a model with {num_classes} outputs: {names}."
+        )
+    return names
+
+
+def empty_or(predict, batch_size, num_classes):
+    """`predict()` for a non-empty batch, else an empty `(0, num_classes)` float32 result
+    (the model is never run on zero rows)."""
+
+    return tf.cond(tf.equal(batch_size, 0), lambda: tf.zeros((0, num_classes), tf.float32), predict)
+
+
+def add_label_names_endpoint(archive, names):
+    """A `label_names` endpoint (no input) returning the class names in id order."""
+
+    table = tf.constant(names)
+    archive.add_endpoint(
+        "label_names", tf.function(lambda: {"label_names": table}, input_signature=[])
+    )

@@ -1,71 +1,119 @@
-"""Export a text classifier as a SavedModel that takes **raw strings**.
+"""Export a text classifier as a SavedModel that takes **raw strings** and checks them.
 
 keras-hub's exported models expect token ids; here normalisation and tokenisation live
 inside the serving graph, so a client sends text as users type it:
 
-    export_text_classifier(model, tokenizer, "saved_models/sst2", sequence_length=64)
+    export_text_classifier(model, tokenizer, "saved_models/sst2_1000")
 
     import tensorflow as tf, tensorflow_text  # noqa: F401  (registers the WordPiece ops)
-    served = tf.saved_model.load("saved_models/sst2")
-    served.serve(tf.constant(["Great movie!", "I don't like it."]))["probabilities"]
+    served = tf.saved_model.load("saved_models/sst2_1000")
+    out = served.signatures["serving_default"](text=tf.constant(["Great movie!", "Dull."]))
+    out["probabilities"], out["label"]          # (N, num_classes), (N,) class names
 
-The serving function runs exactly `ptft_keras.data.tokenizer.TextEncoder` (the training
-pipeline's normalisation, WordPiece and packing) followed by the model and a softmax.
-Built with `keras.export.ExportArchive`, the maintained Keras path to a SavedModel. The
+The serving function runs exactly `ptft_keras.data.tokenizer.TextEncoder` (the
+tokenizer's normaliser, WordPiece and packing, as in training) followed by the model and
+a softmax. Input: a string batch `(N,)` or `(N, 1)`; anything else (a scalar, `(2, 2)`)
+raises `InvalidArgumentError` naming what was received and what is expected, and an empty
+batch returns `(0, num_classes)`. Empty, non-ASCII, invalid-UTF-8 and very long strings
+are fine (one row each; long ones are truncated, as in training). A non-string dtype is
+refused by TensorFlow itself ("expected to be a string tensor but is a int32 tensor").
+
+Endpoints: `serving_default` (signature: `text` -> `probabilities`, `label`), `serve`
+(strings -> probabilities) and `label_names`. The tokenizer's files (`vocabulary.txt`,
+`tokenizer.json`) are written to `assets/tokenizer/` beside the graph, so the export holds
+everything needed to rebuild the pipeline. Built with `keras.export.ExportArchive`. The
 loading process must `import tensorflow_text` (TF Serving needs the tf-text ops too).
 """
+
+import os
 
 import keras
 import tensorflow as tf
 
-from ptft_keras.data.tokenizer import TextEncoder
-from ptft_keras.export.common import prepare_export_dir
+from ptft_keras.data.tokenizer import TextEncoder, save_tokenizer
+from ptft_keras.export.common import (
+    add_label_names_endpoint,
+    check_label_names,
+    empty_or,
+    prepare_export_dir,
+)
 
-SIGNATURE = "serving_default"
+EXPECTED_TEXT = "expected text (batch,) or (batch, 1) strings; got shape"
 
 
-def export_text_classifier(model, tokenizer, path, sequence_length, overwrite=False):
-    """Write a SavedModel whose `serve` / `serving_default` maps strings to probabilities.
+def checked_texts(text):
+    """`text` as `(N,)` after checking it is `(N,)` or `(N, 1)` inside the graph."""
+    shape = tf.shape(text, out_type=tf.int64)
+    rank = tf.size(shape)
+    column = tf.cond(tf.equal(rank, 2), lambda: tf.equal(shape[-1], 1), lambda: False)
+    ok = tf.logical_or(tf.equal(rank, 1), column)
+    with tf.control_dependencies([tf.debugging.Assert(ok, [EXPECTED_TEXT, shape], summarize=8)]):
+        return tf.reshape(text, (-1,))  # (N, 1) -> (N,): never changes the row count
+
+
+def export_text_classifier(
+    model, tokenizer, path, sequence_length=None, overwrite=False, label_names=None
+):
+    """Write a SavedModel whose signature maps strings to probabilities and labels.
 
     Args:
         model: a Keras model taking `{"token_ids", "padding_mask"}` and returning logits
             `(batch, num_classes)` (e.g. `TextClassifier`).
-        tokenizer: the WordPiece tokenizer the model was trained with.
+        tokenizer: the WordPiece tokenizer the model was trained with (its normaliser
+            comes with it).
         path: output directory; an existing path is an error unless `overwrite=True`.
-        sequence_length: the length texts are packed to (the training length).
+        sequence_length: the length texts are packed to; default the backbone's
+            `max_sequence_length` (the training length).
+        label_names: class names; default `model.label_names`, else "0", "1", ...
 
     Returns:
-        `path`. Signature: `text` string `(batch,)` -> `{"probabilities": float32
-        (batch, num_classes)}`. Empty, non-ASCII and very long strings are fine (long ones
-        are truncated, as in training).
+        The absolute export path.
     """
-    max_length = getattr(getattr(model, "backbone", None), "max_sequence_length", None)
+    backbone = getattr(model, "backbone", None)
+    max_length = getattr(backbone, "max_sequence_length", None)
+    sequence_length = sequence_length or max_length
+    if sequence_length is None:
+        raise ValueError(f"Pass sequence_length= (the training length) for {model.name!r}.")
     if max_length is not None and sequence_length > max_length:
         raise ValueError(
             f"sequence_length={sequence_length} is longer than the model's "
             f"max_sequence_length={max_length}"
         )
-    encoder = TextEncoder(tokenizer, sequence_length)
-    embedding = getattr(getattr(model, "backbone", None), "vocabulary_size", None)
-    if embedding is not None and tokenizer.vocabulary_size() != embedding:
+    vocabulary_size = getattr(backbone, "vocabulary_size", None)
+    if vocabulary_size is not None and tokenizer.vocabulary_size() != vocabulary_size:
         raise ValueError(
             f"the tokenizer has {tokenizer.vocabulary_size()} tokens but the model's "
-            f"vocabulary_size is {embedding}; export the tokenizer it was trained with"
+            f"vocabulary_size is {vocabulary_size}; export the tokenizer it was trained with"
         )
+    num_classes = int(model.output_shape[-1])
+    names = check_label_names(label_names or getattr(model, "label_names", None), num_classes)
+    encoder = TextEncoder(tokenizer, sequence_length)
     path = prepare_export_dir(path, overwrite=overwrite)  # absolute; FileExistsError if taken
 
-    def serve(text):
-        inputs = encoder(text)  # {"token_ids", "padding_mask"}: (batch, sequence_length)
-        logits = model(inputs, training=False)  # (batch, num_classes)
-        return {"probabilities": tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)}
+    def probabilities(text):  # (N,) or (N, 1) strings, checked
+        text = checked_texts(text)
+
+        def predict():
+            inputs = encoder(text)  # {"token_ids", "padding_mask"}: (N, sequence_length)
+            logits = model(inputs, training=False)  # (N, num_classes)
+            return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+
+        return empty_or(predict, tf.shape(text)[0], num_classes)
 
     archive = keras.export.ExportArchive()
     archive.track(model)  # the tokenizer has no variables: its WordPiece model is a
-    # constant captured by `serve` and stored in the graph
-    archive.add_endpoint(
-        name="serve",
-        fn=serve,
-        input_signature=[tf.TensorSpec(shape=(None,), dtype=tf.string, name="text")],
-    )
+    # constant captured by the serving functions and stored in the graph
+    spec = tf.TensorSpec(shape=None, dtype=tf.string, name="text")
+    archive.add_endpoint("serve", tf.function(probabilities), input_signature=[spec])
+    table = tf.constant(names)
+
+    @tf.function(input_signature=[spec])
+    def serving_default(text):
+        probs = probabilities(text)
+        return {"probabilities": probs, "label": tf.gather(table, tf.argmax(probs, axis=-1))}
+
+    archive.add_endpoint("serving_default", serving_default)
+    add_label_names_endpoint(archive, names)
     archive.write_out(path, verbose=False)
+    save_tokenizer(tokenizer, os.path.join(path, "assets", "tokenizer"))
     return path

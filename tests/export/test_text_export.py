@@ -49,9 +49,9 @@ def exported(tmp_path_factory):
         max_sequence_length=SEQ,
         causal=False,
     )
-    model = TextClassifier(backbone, num_classes=2, head_dropout=0.0)
+    model = TextClassifier(backbone, 3, head_dropout=0.0, label_names=["neg", "neutral", "pos"])
     path = str(tmp_path_factory.mktemp("export") / "sst2")
-    returned = export_text_classifier(model, tokenizer, path, sequence_length=SEQ)
+    returned = export_text_classifier(model, tokenizer, path)  # length: the backbone's
     expected = tf.nn.softmax(model(TextEncoder(tokenizer, SEQ)(TEXTS))).numpy()
     return returned, expected, model, tokenizer
 
@@ -64,9 +64,14 @@ def test_fresh_process_serves_raw_strings(exported):
         import tensorflow_text  # noqa: F401  registers the WordPiece ops
         served = tf.saved_model.load({path!r})
         texts = json.loads(sys.stdin.read())
-        out = served.serve(tf.constant(texts))["probabilities"].numpy()
-        sig = served.signatures["serving_default"](text=tf.constant(texts))["probabilities"]
-        print(json.dumps([out.tolist(), sig.numpy().tolist()]))
+        out = served.serve(tf.constant(texts)).numpy()
+        sig = served.signatures["serving_default"](text=tf.constant(texts))
+        column = served.signatures["serving_default"](text=tf.constant(texts)[:, None])
+        labels = [v.decode() for v in sig["label"].numpy()]
+        names = [v.decode() for v in served.label_names()["label_names"].numpy()]
+        print(json.dumps([out.tolist(), sig["probabilities"].numpy().tolist(),
+                          column["probabilities"].numpy().tolist(), labels, names,
+                          any(m.startswith("ptft_keras") for m in sys.modules)]))
     """)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     result = subprocess.run(
@@ -76,15 +81,68 @@ def test_fresh_process_serves_raw_strings(exported):
         text=True,
         env=env,
         timeout=300,
+        cwd=os.path.dirname(path),  # not the project root: ptft_keras is not importable
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    served, signature = (np.array(a) for a in json.loads(result.stdout.strip().splitlines()[-1]))
-    assert served.shape == (len(TEXTS), 2)
+    outputs = json.loads(result.stdout.strip().splitlines()[-1])
+    served, signature, column = (np.array(a) for a in outputs[:3])
+    labels, names, imported_ptft_keras = outputs[3:]
+    assert not imported_ptft_keras
+    assert served.shape == (len(TEXTS), 3)
     np.testing.assert_allclose(served, expected, atol=1e-5)
     np.testing.assert_allclose(signature, expected, atol=1e-5)
+    np.testing.assert_allclose(column, expected, atol=1e-5)  # (N, 1) is accepted too
+    assert names == ["neg", "neutral", "pos"]
+    assert labels == [names[i] for i in expected.argmax(axis=1)]
     np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
     # Normalisation happens in the graph: typed text == its SST-2 form.
     np.testing.assert_allclose(served[0], served[5], atol=1e-6)
+
+
+def test_signature_checks_shape_and_answers_empty_batches(exported):
+    path, _, _, _ = exported
+    import tensorflow_text  # noqa: F401
+
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    expected = r"expected text \(batch,\) or \(batch, 1\) strings; got shape"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=expected + r"\] \[2 2\]"):
+        serve(text=tf.constant([["a", "b"], ["c", "d"]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=expected + r"\] \[\]"):
+        serve(text=tf.constant("one string, no batch"))
+    empty = serve(text=tf.constant([], dtype=tf.string))
+    assert empty["probabilities"].shape == (0, 3) and empty["label"].shape == (0,)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a string tensor"):
+        serve(text=tf.constant([1, 2]))
+
+
+def test_fuzzed_inputs_get_one_row_each_or_a_named_error(exported, tmp_path):
+    path, _, _, _ = exported
+    script = os.path.join(os.path.dirname(__file__), "fuzz_signature.py")
+    report = tmp_path / "fuzz.json"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH="")
+    run = subprocess.run(
+        [sys.executable, script, path, json.dumps({"kind": "text"}), str(report), "300"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        cwd=str(tmp_path),
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(report.read_text())
+    assert result["imported_ptft_keras"] is False
+    assert result["bad"] == [], result["bad"][:5]
+    assert result["calls"] == 300
+    assert result["answered"] >= 30 and result["refused"] >= 100, result
+
+
+def test_export_bundles_the_tokenizer(exported):
+    from ptft_keras.data.tokenizer import load_tokenizer
+
+    path, _, _, tokenizer = exported
+    bundled = load_tokenizer(os.path.join(path, "assets", "tokenizer"))
+    assert bundled.get_vocabulary() == tokenizer.get_vocabulary()
+    assert bundled.normalizer == "sst"
 
 
 def test_existing_path_is_not_overwritten_silently(exported):
@@ -92,6 +150,7 @@ def test_existing_path_is_not_overwritten_silently(exported):
     with pytest.raises(FileExistsError, match="overwrite"):
         export_text_classifier(model, tokenizer, path, sequence_length=SEQ)
     assert export_text_classifier(model, tokenizer, path, SEQ, overwrite=True) == path
+    assert os.path.isfile(os.path.join(path, "assets", "tokenizer", "vocabulary.txt"))
 
 
 def test_export_rejects_mismatched_tokenizer_or_length(exported, tmp_path):
