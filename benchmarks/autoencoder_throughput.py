@@ -42,7 +42,7 @@ NOISE_RATE = 0.3  # build_conv_autoencoder's default masking rate
 
 def load_images(count):
     """`count` bundled MNIST digits as float32 in [0, 1], shape (count, 28, 28)."""
-    from ptft_keras.data.mnist import load_mnist
+    from ptft_keras.data.datasets.mnist import load_mnist
 
     images, _ = load_mnist(source="bundled")
     if count > len(images):
@@ -103,7 +103,7 @@ def images_per_second(fit_once, images_per_epoch):
 def throughput_peers(images, cfg):
     """name -> callable returning images/s, for `run_interleaved`."""
     from ptft_keras.models.autoencoder import build_conv_autoencoder
-    from ptft_keras.training.recipes import pretrain_autoencoder
+    from ptft_keras.training.recipes.image import pretrain_autoencoder
 
     ours = build_conv_autoencoder(seed=0)
     plain = build_plain_keras(seed=0)

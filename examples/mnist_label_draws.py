@@ -18,11 +18,11 @@ import time
 import keras
 import numpy as np
 
-from ptft_keras.data.mnist import load_mnist
+from ptft_keras.data.datasets.mnist import load_mnist
 from ptft_keras.data.splits import sample_few_labels, split_dataset
 from ptft_keras.models.autoencoder import build_conv_autoencoder
 from ptft_keras.models.classifier import Classifier
-from ptft_keras.training import recipes
+from ptft_keras.training.recipes import image as recipes
 
 
 def parse_args(argv):
@@ -59,8 +59,8 @@ def main(argv=None):
     if args.smoke:
         images, labels = images[:1200], labels[:1200]
     split = split_dataset(images, labels, test_size=args.test_size, seed=args.seed)
-    pool = split.pool_images.astype("float32")[..., None] / 255.0
-    test_x = split.test_images.astype("float32")[..., None] / 255.0
+    pool = split.pool_x.astype("float32")[..., None] / 255.0
+    test_x = split.test_x.astype("float32")[..., None] / 255.0
     ae = build_conv_autoencoder(
         latent_dim=64,
         latent_activation=None,
@@ -72,7 +72,7 @@ def main(argv=None):
     print(f"pretrained for {args.pretrain_epochs} epochs in {time.perf_counter() - start:.0f}s")
     results = {}  # (budget, max_shift, init) -> [accuracy per draw]
     for budget, draw in ((b, d) for b in args.budgets for d in range(args.draws)):
-        few_x, few_y = sample_few_labels(pool, split.pool_labels, budget, 10, seed=draw)
+        few_x, few_y = sample_few_labels(pool, split.pool_y, budget, 10, seed=draw)
         for shift in args.max_shifts:
             for init in ("pretrained", "scratch"):
                 if init == "pretrained":
@@ -82,7 +82,7 @@ def main(argv=None):
                 recipes.finetune_classifier(
                     clf, few_x, few_y, max_shift=shift, seed=draw, **args.steps
                 )
-                acc = accuracy(clf, test_x, split.test_labels)
+                acc = accuracy(clf, test_x, split.test_y)
                 results.setdefault((budget, shift, init), []).append(acc)
                 line = f"{budget} labels, draw {draw}, shift {shift}px, {init}: {acc:.4f}"
                 print(line, flush=True)

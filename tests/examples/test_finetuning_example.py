@@ -6,7 +6,7 @@ import os
 import keras
 import pytest
 
-from ptft_keras.peft.compare import METHODS
+from ptft_keras.training.compare import METHODS
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "finetuning_methods.py")
 
@@ -29,7 +29,13 @@ def _check(result, capsys, task):
     for method in ("lp_ft", "gradual_unfreezing", "llrd"):
         assert rows[method]["trainable"] == full  # end with everything trainable
     for row in rows.values():
-        assert 0.0 <= row["accuracy"] <= 1.0 and row["seconds"] > 0
+        assert row["seconds"] > 0
+    # Seconds of training on real data (1 pretraining epoch, 4 fine-tuning epochs), yet
+    # full fine-tuning is far above chance: 0.10 (MNIST) / 0.50 (SST-2). Measured on the
+    # MNIST smoke run: probe 0.145, full 0.56, LP-FT 0.485, gradual 0.50, LLRD 0.66,
+    # BitFit 0.20, adapters 0.37, LoRA 0.385.
+    floor = {"mnist": 0.35, "sst2": 0.5}[task]
+    assert rows["full"]["accuracy"] >= floor, rows["full"]
     merge = result["merge"]
     assert merge["merged_max_abs_diff"] < 1e-4
     if keras.backend.backend() == "tensorflow":
@@ -69,7 +75,7 @@ def test_mnist_smoke_under_a_mirrored_strategy(tmp_path, capsys, monkeypatch):
     # variables) must be built inside the strategy's scope, or Keras refuses to train.
     import tensorflow as tf
 
-    from ptft_keras.peft import compare
+    from ptft_keras.training import compare
 
     in_scope, run_comparison = [], compare.run_comparison
 

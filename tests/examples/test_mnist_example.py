@@ -17,7 +17,9 @@ def test_smoke_run_prints_table_writes_plots_and_exports(tmp_path, capsys):
     methods = ["frozen encoder", "fine-tune", "+ self-training"]
     expected = [(20, init, m) for init in ("pretrained", "scratch") for m in methods]
     assert [(r[0], r[1], r[2]) for r in rows] == expected
-    assert all(0.0 <= r[3] <= 1.0 for r in rows)
+    # Seconds of training, yet far above chance (0.10) on the held-out digits: the
+    # pretrained encoder's imprinted prototypes alone (measured 0.62 on this smoke run).
+    assert rows[0][3] >= 0.3, rows
     printed = capsys.readouterr().out
     assert "Test accuracy" in printed and "+ self-training" in printed
     for name in ("results.png", "reconstructions.png"):
@@ -27,8 +29,9 @@ def test_smoke_run_prints_table_writes_plots_and_exports(tmp_path, capsys):
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(export))  # keep a reference while serving
-    served = loaded.serve(np.zeros((2, 28, 28), np.uint8))
-    np.testing.assert_allclose(served.numpy().sum(axis=1), 1.0, rtol=1e-5)
+    out = loaded.signatures["serving_default"](images=tf.zeros((2, 28, 28), tf.uint8))
+    np.testing.assert_allclose(out["probabilities"].numpy().sum(axis=1), 1.0, rtol=1e-5)
+    assert set(v.decode() for v in out["label"].numpy()) <= set("0123456789")
 
     # An existing export is never silently overwritten: refused before any training.
     with pytest.raises(SystemExit):

@@ -28,7 +28,7 @@ else:
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ptft_keras.data.mnist import load_mnist  # noqa: E402
+from ptft_keras.data.datasets.mnist import load_mnist  # noqa: E402
 from ptft_keras.training.strategies import check_global_batch_size, get_strategy  # noqa: E402
 
 

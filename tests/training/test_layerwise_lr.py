@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from ptft_keras.peft.core import variable_items
 from ptft_keras.training.layerwise_lr import LayerwiseAdamW, layerwise_lr_multipliers
+from ptft_keras.variables import variable_map as variable_items
 from tests.peft.toy import build_toy_model, toy_data
 
 

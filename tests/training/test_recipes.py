@@ -4,7 +4,7 @@ import pytest
 
 from ptft_keras.models.autoencoder import build_conv_autoencoder
 from ptft_keras.models.classifier import Classifier
-from ptft_keras.training import recipes
+from ptft_keras.training.recipes import image as recipes
 
 
 def _np(x):

@@ -10,11 +10,11 @@ import keras
 import numpy as np
 import pytest
 
-from ptft_keras.data.mnist import load_mnist
+from ptft_keras.data.datasets.mnist import load_mnist
 from ptft_keras.data.splits import sample_few_labels, split_dataset
 from ptft_keras.models.autoencoder import build_conv_autoencoder
 from ptft_keras.models.classifier import Classifier
-from ptft_keras.training import recipes
+from ptft_keras.training.recipes import image as recipes
 
 
 def _accuracy(classifier, x, y):
@@ -26,9 +26,9 @@ def test_pretraining_and_default_recipe_on_real_mnist(shared_data_dir):
     keras.utils.set_random_seed(0)
     images, labels = load_mnist("idx", data_dir=os.path.join(shared_data_dir, "mnist"))
     split = split_dataset(images, labels, test_size=2000, seed=0)
-    pool = split.pool_images.astype("float32")[..., None] / 255.0
-    test_x, test_y = split.test_images.astype("float32")[..., None] / 255.0, split.test_labels
-    few_x, few_y = sample_few_labels(pool, split.pool_labels, 100, 10, seed=0)
+    pool = split.pool_x.astype("float32")[..., None] / 255.0
+    test_x, test_y = split.test_x.astype("float32")[..., None] / 255.0, split.test_y
+    few_x, few_y = sample_few_labels(pool, split.pool_y, 100, 10, seed=0)
 
     ae = build_conv_autoencoder(
         latent_dim=64, latent_activation=None, contrastive_weight=1.0, seed=0

@@ -1,29 +1,88 @@
-"""Pretrain -> fine-tune recipes for the image autoencoder and classifier.
+"""The image recipe: pretrain an autoencoder without labels, then fine-tune with few.
 
-    ae = build_conv_autoencoder(latent_dim=64, latent_activation=None, contrastive_weight=1.0)
-    pretrain_autoencoder(ae, unlabeled_images)          # denoising + contrastive, no labels
-    clf = Classifier.from_pretrained(ae, num_classes=10)
-    finetune_classifier(clf, few_images, few_labels)              # imprint -> LP -> FT
-    self_train(clf, few_images, few_labels, unlabeled_images)     # + pseudo-labels
+    recipe = ImageRecipe()                                   # the measured defaults
+    ae = build_autoencoder(spec, recipe, seed=0)             # conv, denoising + contrastive
+    pretrain_autoencoder(ae, unlabeled)                      # arrays or a tf.data stream
+    clf = make_classifier(ae, label_names, pretrained=True)  # or pretrained=False: scratch
+    fit_few_labels(clf, x, y, unlabeled, recipe)             # imprint -> probe -> FT -> SSL
 
 The defaults are what measured best on the 8k MNIST sample with 100 labels (README,
-section `mnist`): a cosine head initialised from class-mean prototypes, a short linear
-probe with the encoder frozen, then full fine-tuning at the same learning rate (a 10x
-lower one left pretrained encoders under-trained: their weights are 1.3-2x larger than
-a fresh init, so Adam's fixed-size steps barely move them), with small random shifts
-and a fixed number of optimizer *steps* (not epochs: 100 labels are 3 batches an epoch).
+section `mnist`): a conv denoising autoencoder with a 64-d linear code and a contrastive
+term over random augmentations; a cosine head initialised from class-mean prototypes, a
+short linear probe with the encoder frozen, then full fine-tuning at the same learning
+rate (a 10x lower one left pretrained encoders under-trained: their weights are 1.3-2x
+larger than a fresh init, so Adam's fixed-size steps barely move them), with small random
+shifts and a fixed number of optimizer *steps* (not epochs: 100 labels are 3 batches an
+epoch); then self-training on the unlabeled pool.
+
+Data: images are float32 scaled by the model's `ImageSpec` (`ptft_keras.data.images`).
+The unlabeled pool may be an array or an unbatched `tf.data.Dataset` of images (a folder
+streamed from disk); the few labelled examples are arrays (a labeled dataset is read into
+memory with `as_arrays`). The number of classes comes from the labels / label names.
 
 Every phase compiles inside `strategy.scope()` when a strategy is given (Keras needs
 model variables and optimizer state created there), and passes callbacks to `fit`:
 `callbacks` is a list, or a function `phase_name -> list` so that each phase can get its
 own backup directory (a backup belongs to one model and one `fit`). Step-based phases
 run as "epochs" of `steps_per_epoch` steps, the unit of progress logs and backups.
+Keras + numpy only: runs on every backend without TensorFlow (except for datasets).
 """
 
 import contextlib
+import dataclasses
 
 import keras
 import numpy as np
+
+from ptft_keras.models.autoencoder import build_conv_autoencoder
+from ptft_keras.models.classifier import Classifier
+from ptft_keras.variables import set_trainable
+
+SEMI_SUPERVISED = ("self-training", "none")
+
+
+@dataclasses.dataclass
+class ImageRecipe:
+    """Every setting of the image recipe, with the measured defaults (module docstring)."""
+
+    latent_dim: int = 64  # a compact linear code: frozen, it classifies far better than
+    # a random encoder's; the 7x7x64 feature map is as good random as trained (MNIST)
+    contrastive_weight: float = 1.0  # 0: the plain denoising autoencoder
+    pretrain_epochs: int = 30
+    pretrain_batch_size: int = 128
+    pretrain_learning_rate: float = 1e-3
+    probe_steps: int = 300
+    finetune_steps: int = 600
+    learning_rate: float = 1e-3  # probe
+    finetune_learning_rate: float = 1e-3
+    batch_size: int = 32
+    max_shift: int | None = None  # None: about 1/14 of the image side (2 px at 28)
+    semi_supervised: str = "self-training"
+    self_train_rounds: int = 3
+    self_train_steps: int = 600
+    steps_per_epoch: int = 100
+
+    def __post_init__(self):
+        if self.semi_supervised not in SEMI_SUPERVISED:
+            raise ValueError(
+                f"semi_supervised must be one of {SEMI_SUPERVISED}, got {self.semi_supervised!r}."
+            )
+
+    def shift_for(self, image_shape):
+        if self.max_shift is not None:
+            return self.max_shift
+        return max(1, round(min(image_shape[:2]) / 14))
+
+    def smoke(self):
+        """The same recipe shrunk to seconds, for tests and `--smoke` runs."""
+        return dataclasses.replace(
+            self,
+            pretrain_epochs=1,
+            probe_steps=5,
+            finetune_steps=5,
+            self_train_rounds=min(1, self.self_train_rounds),
+            self_train_steps=5,
+        )
 
 
 class ShiftedBatches(keras.utils.PyDataset):
@@ -31,7 +90,7 @@ class ShiftedBatches(keras.utils.PyDataset):
     `max_shift` pixels, zero-filled, labels).
 
     Written here instead of `keras.layers.RandomTranslation` so that it runs the same on
-    every backend and costs only a numpy pad + slice per batch on these tiny images.
+    every backend and costs only a numpy pad + slice per batch.
     """
 
     def __init__(self, images, labels, batch_size, max_shift=2, seed=0, steps=1000, **kw):
@@ -45,13 +104,26 @@ class ShiftedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         take = self.rng.integers(0, len(self.images), self.batch_size)
-        batch = self.images[take].copy()  # (batch, 28, 28[, 1])
+        batch = self.images[take].copy()  # (batch, H, W[, C])
         if self.max_shift:
             s = self.max_shift
             padded = np.pad(batch, [(0, 0), (s, s), (s, s)] + [(0, 0)] * (batch.ndim - 3))
             dy, dx = self.rng.integers(0, 2 * s + 1, 2)  # one shift per batch: cheap
             batch = padded[:, dy : dy + batch.shape[1], dx : dx + batch.shape[2]]
         return batch, self.labels[take]
+
+
+def as_arrays(data):
+    """An unbatched `tf.data.Dataset` of images or (image, label) -> numpy arrays."""
+    if isinstance(data, np.ndarray):
+        return data
+    rows = [
+        tuple(np.asarray(t) for t in (row if isinstance(row, tuple) else (row,))) for row in data
+    ]
+    if not rows:
+        raise ValueError("The dataset is empty.")
+    columns = [np.stack(c) for c in zip(*rows, strict=True)]
+    return columns[0] if len(columns) == 1 else tuple(columns)
 
 
 def _scope(strategy):
@@ -79,6 +151,33 @@ def _fit_steps(model, data_fn, steps, steps_per_epoch, callbacks, phase, verbose
     return model.fit(data, epochs=epochs, callbacks=_callbacks(callbacks, phase), verbose=verbose)
 
 
+def build_autoencoder(image_spec, recipe=None, seed=0, strategy=None):
+    """The recipe's conv autoencoder for images of `image_spec` (built in the scope)."""
+    recipe = recipe or ImageRecipe()
+    with _scope(strategy):
+        return build_conv_autoencoder(
+            latent_dim=recipe.latent_dim or None,
+            latent_activation=None,
+            contrastive_weight=recipe.contrastive_weight,
+            seed=seed,
+            image_spec=image_spec,
+        )
+
+
+def make_classifier(autoencoder, label_names, pretrained=True, strategy=None):
+    """A `Classifier` on the autoencoder's encoder: its weights, or a random init of the
+    same architecture (`pretrained=False`, the fair from-scratch baseline)."""
+    with _scope(strategy):
+        if pretrained:
+            return Classifier.from_pretrained(
+                autoencoder, len(label_names), label_names=label_names
+            )
+        encoder = keras.Model.from_config(autoencoder.encoder.get_config())
+        return Classifier(
+            encoder, len(label_names), image_spec=autoencoder.image_spec, label_names=label_names
+        )
+
+
 def pretrain_autoencoder(
     autoencoder,
     images,
@@ -91,21 +190,32 @@ def pretrain_autoencoder(
 ):
     """Unsupervised pretraining: reconstruct `images` (no labels). Returns the History.
 
+    `images`: an array, or an unbatched `tf.data.Dataset` of images (or of (image,
+    label) pairs, labels ignored), streamed and reshuffled by the caller's pipeline.
     Adam with the learning rate decayed to 0 over the run (cosine), so the last epochs
     settle instead of bouncing at the peak rate.
     """
-    images = np.asarray(images, "float32")
-    steps = epochs * -(-len(images) // batch_size)
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, steps))
+    if isinstance(images, np.ndarray) or isinstance(images, list):
+        images = np.asarray(images, "float32")
+        steps_per_epoch = -(-len(images) // batch_size)
+        data, fit_kwargs = images, dict(batch_size=batch_size, shuffle=True)
+    else:  # a tf.data.Dataset
+        data = images.map(lambda x, *_: x).batch(batch_size)
+        steps_per_epoch = int(data.cardinality())
+        if steps_per_epoch < 1:
+            raise ValueError("Pass a dataset of known length (no filter / repeat).")
+        fit_kwargs = dict(shuffle=False)  # the pipeline shuffles
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate, max(1, epochs * steps_per_epoch)
+    )
     with _scope(strategy):
         autoencoder.compile(optimizer=keras.optimizers.Adam(schedule))
     return autoencoder.fit(
-        images,
+        data,
         epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
         callbacks=_callbacks(callbacks, "pretrain"),
         verbose=verbose,
+        **fit_kwargs,
     )
 
 
@@ -137,19 +247,19 @@ def finetune_classifier(
     histories = {}
     if imprint:
         classifier.imprint(images, labels)
-    phases = [("probe", probe_steps, learning_rate, False)]
-    phases.append(("finetune", finetune_steps, finetune_learning_rate, True))
-    for name, steps, lr, encoder_trainable in phases:
+    phases = [("probe", probe_steps, learning_rate, "head/*")]
+    phases.append(("finetune", finetune_steps, finetune_learning_rate, "*"))
+    for name, steps, lr, trainable in phases:
         if steps <= 0:
             continue
-        classifier.encoder.trainable = encoder_trainable
-        with _scope(strategy):  # compile again after changing `trainable`
+        set_trainable(classifier, trainable)
+        with _scope(strategy):  # compile again after changing what trains
             classifier.compile(optimizer=keras.optimizers.Adam(lr))
         data_fn = lambda n: ShiftedBatches(images, labels, batch_size, max_shift, seed, steps=n)
         histories[name] = _fit_steps(
             classifier, data_fn, steps, steps_per_epoch, callbacks, name, verbose
         )
-    classifier.encoder.trainable = True
+    set_trainable(classifier, "*")
     return histories
 
 
@@ -192,17 +302,18 @@ def self_train(
 ):
     """Semi-supervised rounds: pseudo-label the confident unlabeled images, train on them
     plus the true labels (labelled images repeated to weigh as much as the pseudo ones),
-    repeat. Returns a list of {"round", "pseudo_labels"} dicts.
+    repeat. The unlabeled pool is read into memory. Returns a list of {"round",
+    "pseudo_labels"} dicts.
     """
     images, labels = _check_labelled(images, labels)
-    unlabeled_images = np.asarray(unlabeled_images, "float32")
+    unlabeled_images = np.asarray(as_arrays(unlabeled_images), "float32")
     log = []
     for r in range(rounds):
         keep, pseudo = pseudo_label(classifier, unlabeled_images, threshold)
         repeat = max(1, len(keep) // max(1, len(labels)))
         x = np.concatenate([np.repeat(images, repeat, axis=0), unlabeled_images[keep]])
         y = np.concatenate([np.repeat(labels, repeat, axis=0), pseudo])
-        classifier.encoder.trainable = True
+        set_trainable(classifier, "*")
         with _scope(strategy):
             classifier.compile(optimizer=keras.optimizers.Adam(learning_rate))
         data_fn = lambda n, x=x, y=y, r=r: ShiftedBatches(
@@ -212,3 +323,76 @@ def self_train(
         _fit_steps(classifier, data_fn, steps, steps_per_epoch, callbacks, phase, verbose)
         log.append({"round": r + 1, "pseudo_labels": int(len(keep))})
     return log
+
+
+def fit_few_labels(
+    classifier,
+    images,
+    labels,
+    unlabeled=None,
+    recipe=None,
+    seed=0,
+    strategy=None,
+    callbacks=None,
+    on_stage=None,
+    verbose=0,
+):
+    """The recipe's fine-tuning: imprint + probe, fine-tune, then semi-supervised.
+
+    `on_stage(name, classifier)` is called after each stage ("frozen encoder",
+    "fine-tune", "+ self-training"), e.g. to evaluate. Semi-supervised training needs
+    `unlabeled` and runs when `recipe.semi_supervised != "none"`. Returns the classifier.
+    """
+    recipe = recipe or ImageRecipe()
+    images, labels = _check_labelled(as_arrays(images), labels)
+    shift = recipe.shift_for(images.shape[1:])
+    common = dict(
+        seed=seed,
+        strategy=strategy,
+        callbacks=callbacks,
+        steps_per_epoch=recipe.steps_per_epoch,
+        verbose=verbose,
+    )
+    steps = dict(batch_size=recipe.batch_size, max_shift=shift, **common)
+    report = on_stage or (lambda name, model: None)
+    finetune_classifier(
+        classifier,
+        images,
+        labels,
+        probe_steps=recipe.probe_steps,
+        finetune_steps=0,
+        learning_rate=recipe.learning_rate,
+        **steps,
+    )
+    report("frozen encoder", classifier)
+    finetune_classifier(
+        classifier,
+        images,
+        labels,
+        imprint=False,
+        probe_steps=0,
+        finetune_steps=recipe.finetune_steps,
+        finetune_learning_rate=recipe.finetune_learning_rate,
+        **steps,
+    )
+    report("fine-tune", classifier)
+    if recipe.semi_supervised == "self-training" and unlabeled is not None:
+        if recipe.self_train_rounds:
+            self_train(
+                classifier,
+                images,
+                labels,
+                unlabeled,
+                rounds=recipe.self_train_rounds,
+                steps=recipe.self_train_steps,
+                max_shift=shift,
+                **common,
+            )
+            report("+ self-training", classifier)
+    return classifier
+
+
+def accuracy(classifier, images, labels, batch_size=500):
+    """Share of `images` whose argmax logit equals `labels`."""
+    logits = classifier.predict(np.asarray(images, "float32"), batch_size=batch_size, verbose=0)
+    return float((np.argmax(logits, axis=1) == np.asarray(labels)).mean())

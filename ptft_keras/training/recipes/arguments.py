@@ -1,0 +1,47 @@
+"""Recipe settings as command-line flags: one flag per dataclass field, same defaults.
+
+    parser = argparse.ArgumentParser()
+    add_recipe_arguments(parser, ImageRecipe())          # --probe-steps, --batch-size, ...
+    recipe = recipe_from_args(ImageRecipe, parser.parse_args())
+
+Used by the examples and the `ptft` command line, so a recipe setting added to the
+dataclass is a flag everywhere at once.
+"""
+
+import dataclasses
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+def add_recipe_arguments(parser, recipe, skip=()):
+    """Add `--<field>` for every field of the dataclass instance `recipe` (not `skip`)."""
+    group = parser.add_argument_group(f"{type(recipe).__name__} settings")
+    for field in dataclasses.fields(recipe):
+        if field.name in skip:
+            continue
+        default = getattr(recipe, field.name)
+        kind = type(default) if default is not None else int
+        if kind is bool:
+            group.add_argument(
+                _flag(field.name), default=default, action=argparse_boolean(), help="(flag)"
+            )
+        else:
+            group.add_argument(
+                _flag(field.name), type=kind, default=default, help=f"default {default}"
+            )
+    return parser
+
+
+def argparse_boolean():
+    import argparse
+
+    return argparse.BooleanOptionalAction
+
+
+def recipe_from_args(cls, args, **overrides):
+    """A `cls` recipe from parsed arguments (fields missing from `args` keep defaults)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    return cls(**{**values, **overrides})
