@@ -1,14 +1,18 @@
-"""SST-2 sentiment: pretrain a small Transformer LM on unlabeled text, fine-tune with few labels.
+"""SST-2 sentiment: pretrain a small Transformer LM on unlabeled reviews, fine-tune with few labels.
 
-    python examples/text_sentiment.py                 # causal LM, see README section `text`
+    python examples/text_sentiment.py                 # IMDb corpus, see docs/text.md
     python examples/text_sentiment.py --smoke         # seconds: what the tests run
 
-Steps (all in `ptft_keras.training.recipes.text`): (1) train a WordPiece tokenizer on the
-SST-2 train sentences (labels dropped); (2) pretrain a `TransformerBackbone` on them (by
-default on the 6.9k maximal phrases, see `sst2.maximal_phrases`) as a causal or masked
-LM; (3) for each label budget, fine-tune `TextClassifier.from_pretrained(lm)` and the same
-classifier from scratch; (4) print dev accuracy; (5) export the pretrained classifier of
-every budget as a raw-text SavedModel `<export-dir>/sst2_<budget>`.
+Steps (all in `ptft_keras.training.recipes.text`): (1) a WordPiece tokenizer trained on
+10,000 corpus documents and the SST-2 train sentences (labels dropped); (2) a
+`TransformerBackbone` pretrained as a causal (or masked) LM on the unlabeled corpus,
+tokenised and packed into full rows in `tf.data`, for a token (or time) budget: by default
+the 48,538 IMDb reviews of `../shared/data/imdb_unsup`, or TFDS `imdb_reviews/unsupervised`
+when that folder is absent; (3) for each label budget and seed, fine-tune
+`TextClassifier.from_pretrained(lm)`, the same classifier from scratch and (`--tfidf`) the
+TF-IDF bigram baseline on the same labels; (4) print accuracy; (5) export the pretrained
+classifier of every budget as a raw-text SavedModel `<export-dir>/sst2_<budget>`.
+`--validation` scores on 872 sentences held out of `train.tsv` instead of `dev.tsv`.
 """
 
 import argparse
@@ -20,8 +24,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
-from ptft_keras.data.datasets import sst2  # noqa: E402
+from ptft_keras.data.datasets import imdb, sst2  # noqa: E402
 from ptft_keras.data.splits import sample_few_labels  # noqa: E402
 from ptft_keras.data.tokenizer import load_tokenizer, save_tokenizer  # noqa: E402
 from ptft_keras.export.text import export_text_classifier  # noqa: E402
@@ -32,28 +37,37 @@ from ptft_keras.training.recipes.arguments import (  # noqa: E402
     add_recipe_arguments,
     recipe_from_args,
 )
-from ptft_keras.training.strategies import (  # noqa: E402
-    STRATEGY_NAMES,
-    check_global_batch_size,
-    get_strategy,
-)
+from ptft_keras.training.strategies import STRATEGY_NAMES, get_strategy  # noqa: E402
 
 LABEL_NAMES = sst2.LABELS.names  # "0" negative, "1" positive
+HELD_OUT_DOCUMENTS = 500  # corpus documents kept out of pretraining, for the LM's val_loss
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", default=sst2.DEFAULT_SST2_DIR, help="train.tsv + dev.tsv")
-    p.add_argument("--budgets", default="1000,all", help="label budgets, e.g. 100,1000,all")
     p.add_argument(
-        "--pretrain-corpus",
-        choices=("phrases", "sentences"),
-        default="sentences",  # an epoch over phrases re-reads the same sentences ~5 times
-        help="all 67k train phrases, or the 6.9k maximal ones (no phrase is a span of another)",
+        "--corpus",
+        default=None,
+        help="pretraining corpus: a path (one document a line, .gz, or a folder), "
+        "'tfds' (imdb_reviews/unsupervised) or 'sst2' (the 6.9k train sentences); "
+        f"default {imdb.DEFAULT_IMDB_DIR} if it exists, else 'tfds'",
     )
+    p.add_argument(
+        "--pretrain-minutes",
+        type=float,
+        default=None,
+        help="a time budget instead of --pretrain-tokens",
+    )
+    p.add_argument("--budgets", default="1000,all", help="label budgets, e.g. 100,1000,all")
+    p.add_argument("--seeds", default="0", help="e.g. 0,1,2: each draws its own labels")
     add_recipe_arguments(p, recipe_lib.TextRecipe())
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tfidf", action="store_true", help="add a TF-IDF bigram baseline column")
+    p.add_argument("--tfidf", action="store_true", help="add the TF-IDF bigram baseline column")
+    p.add_argument(
+        "--validation",
+        action="store_true",
+        help="score on 872 sentences held out of train.tsv, not on dev.tsv",
+    )
     p.add_argument("--export-dir", default="saved_models", help="writes sst2_<budget> there")
     p.add_argument("--overwrite", action="store_true", help="replace existing exports")
     p.add_argument("--no-export", action="store_true")
@@ -64,9 +78,13 @@ def parse_args(argv=None):
     p.add_argument("--smoke", action="store_true", help="tiny data and model (tests)")
     args = p.parse_args(argv)
     args.budgets = parse_budgets(args.budgets)
+    args.seeds = [int(s) for s in args.seeds.split(",")]
     args.recipe = recipe_from_args(recipe_lib.TextRecipe, args)
     if args.smoke:  # shrink the real configuration, do not fake another one
         args.recipe, args.budgets = args.recipe.smoke(), [20, "all"]
+        args.recipe = dataclasses.replace(
+            args.recipe, pretrain_tokens=20_000, steps_per_epoch=5, tokenizer_documents=200
+        )
     return args
 
 
@@ -92,100 +110,191 @@ class Log:
         print(f"[{time.perf_counter() - self.start:7.1f}s] {message}", flush=True)
 
 
+def load_corpus(args, train_x, log):
+    """(documents for pretraining, held-out documents, description) as tf.data streams."""
+    import tensorflow as tf
+
+    if args.corpus == "sst2":
+        sentences = sst2.maximal_phrases(train_x)
+        docs = tf.data.Dataset.from_tensor_slices(list(sentences))
+        return docs.skip(HELD_OUT_DOCUMENTS), docs.take(HELD_OUT_DOCUMENTS), "SST-2 train sentences"
+    source, path = ("tfds", None) if args.corpus == "tfds" else ("path", args.corpus)
+    if args.corpus is None:
+        source, path = imdb.default_corpus_source()
+    docs = imdb.imdb_corpus(source, path)
+    where = f"{path}" if source == "path" else "TFDS imdb_reviews/unsupervised"
+    log(f"pretraining corpus: {where}")
+    return docs.skip(HELD_OUT_DOCUMENTS), docs.take(HELD_OUT_DOCUMENTS), where
+
+
 def main(argv=None):
     args = parse_args(argv)
     recipe, log = args.recipe, Log()
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(args.seeds[0])
     strategy = get_strategy(args.strategy)
-    check_global_batch_size(recipe.batch_size, strategy)
-    check_global_batch_size(recipe.pretrain_batch, strategy)
     exports = {b: os.path.join(args.export_dir, f"sst2_{b}") for b in args.budgets}
     taken = [p for p in exports.values() if os.path.exists(p)]
     if not args.no_export and taken and not args.overwrite:  # fail now, not after training
         raise FileExistsError(f"export path {taken[0]!r} exists; pass --overwrite")
     train_x, train_y = sst2.load_sst2("train", data_dir=args.data_dir)
-    dev_x, dev_y = sst2.load_sst2("dev", data_dir=args.data_dir)
+    eval_x, eval_y = sst2.load_sst2("dev", data_dir=args.data_dir)
+    if args.validation:  # choose the recipe here; dev.tsv stays for reporting only
+        train_x, train_y, eval_x, eval_y = sst2.validation_split(train_x, train_y, 872, seed=0)
     if args.smoke:
-        train_x, train_y, dev_x, dev_y = train_x[:1500], train_y[:1500], dev_x[:100], dev_y[:100]
-    log(f"SST-2: {len(train_x)} train phrases (unlabeled corpus + label pool), {len(dev_x)} dev")
+        train_x, train_y, eval_x, eval_y = (
+            train_x[:1500],
+            train_y[:1500],
+            eval_x[:100],
+            eval_y[:100],
+        )
+    split = "validation (held out of train.tsv)" if args.validation else "dev"
+    log(f"SST-2: {len(train_x)} train phrases (label pool), {len(eval_x)} {split} sentences")
     callbacks = lambda name: training_callbacks(
         os.path.join(args.backup_dir, name) if args.backup_dir else None, verbose=True
     )
 
+    corpus_info = {}
     if args.load_lm:  # tokenizer and pretrained LM from an earlier --save-lm run
         tokenizer = load_tokenizer(args.load_lm)
         lm = keras.saving.load_model(os.path.join(args.load_lm, "lm.keras"), compile=False)
         objective = "causal" if lm.backbone.causal else "masked"
-        recipe = dataclasses.replace(
-            recipe, objective=objective, seq_len=lm.backbone.max_sequence_length
-        )
+        recipe = dataclasses.replace(recipe, objective=objective)
         log(f"loaded the tokenizer and the {type(lm).__name__} from {args.load_lm}")
     else:
-        tokenizer = recipe_lib.train_text_tokenizer(train_x, recipe)
-    seq_len = recipe.seq_len
-    train_ids = recipe_lib.encode_texts(tokenizer, train_x, seq_len)
-    dev_ids = recipe_lib.encode_texts(tokenizer, dev_x, seq_len)
-    log(f"tokenizer: {tokenizer.vocabulary_size()} WordPieces")
-    if not args.load_lm:
-        corpus = train_ids
-        if args.pretrain_corpus == "sentences":
-            corpus = recipe_lib.encode_texts(tokenizer, sst2.maximal_phrases(train_x), seq_len)
-        vocabulary_size = tokenizer.vocabulary_size()
-        lm = recipe_lib.build_language_model(vocabulary_size, recipe, args.seed, strategy)
-        log(
-            f"pretraining a {recipe.objective} LM: {lm.backbone.count_params():,} backbone "
-            f"params, {recipe.pretrain_epochs} epochs over {len(corpus)} {args.pretrain_corpus}"
+        documents, held_out, where = load_corpus(args, train_x, log)
+        sample = read_corpus_sample(documents, recipe.tokenizer_documents)
+        tokenizer = recipe_lib.train_text_tokenizer(
+            sample + list(sst2.maximal_phrases(train_x)), recipe
         )
-        recipe_lib.pretrain_language_model(
-            lm, corpus, recipe, args.seed, strategy, callbacks("pretrain")
+        log(f"tokenizer: {tokenizer.vocabulary_size()} WordPieces from {len(sample)} documents")
+        lm = recipe_lib.build_language_model(
+            tokenizer.vocabulary_size(), recipe, args.seeds[0], strategy
+        )
+        budget = (
+            f"{args.pretrain_minutes} minutes"
+            if args.pretrain_minutes
+            else f"{recipe.pretrain_tokens:,} tokens"
+        )
+        log(
+            f"pretraining a {recipe.objective} LM ({lm.backbone.count_params():,} backbone "
+            f"params) on {where}, packed rows of {recipe.pretrain_seq_len}, for {budget}"
+        )
+        history = recipe_lib.pretrain_on_corpus(
+            lm,
+            documents,
+            tokenizer,
+            recipe,
+            seconds=args.pretrain_minutes * 60 if args.pretrain_minutes else None,
+            seed=args.seeds[0],
+            strategy=strategy,
+            callbacks=callbacks("pretrain"),
+            validation_documents=held_out,
+        )
+        corpus_info = {k: history.history[k][-1] for k in ("tokens", "val_loss", "val_accuracy")}
+        log(
+            f"pretrained on {corpus_info['tokens']:,.0f} tokens; held-out next-token loss "
+            f"{corpus_info['val_loss']:.3f} (perplexity {np.exp(corpus_info['val_loss']):.0f}), "
+            f"accuracy {corpus_info['val_accuracy']:.3f}"
         )
     if args.save_lm:
         save_tokenizer(tokenizer, args.save_lm)
         lm.save(os.path.join(args.save_lm, "lm.keras"))
+    train_ids = recipe_lib.encode_texts(tokenizer, train_x, recipe.seq_len)
+    eval_ids = recipe_lib.encode_texts(tokenizer, eval_x, recipe.seq_len)
 
     rows = []
     for budget in args.budgets:
-        few = None if budget == "all" else budget
-        ids, labels = sample_few_labels(train_ids, train_y, few, num_classes=2, seed=args.seed)
-        epochs = recipe.all_epochs if budget == "all" else recipe.few_epochs
-        row = {"budget": budget}
-        for init in ("pretrained", "scratch"):
-            pretrained = init == "pretrained"
-            model = recipe_lib.make_text_classifier(
-                lm, LABEL_NAMES, recipe, pretrained, args.seed + 1, strategy
+        for seed in args.seeds:
+            rows.append(
+                run_budget(
+                    args,
+                    recipe,
+                    lm,
+                    tokenizer,
+                    budget,
+                    seed,
+                    strategy,
+                    log,
+                    (train_x, train_y, train_ids),
+                    (eval_x, eval_y, eval_ids),
+                    exports,
+                    callbacks,
+                )
             )
-            log(f"fine-tune budget={budget} init={init}: {len(ids)} labels, {epochs} epochs")
-            recipe_lib.finetune_text_classifier(
-                model, ids, labels, recipe, epochs, pretrained, args.seed, strategy,
-                callbacks(f"finetune_{budget}_{init}"),
-            )  # fmt: skip
-            row[init] = recipe_lib.text_accuracy(model, dev_ids, dev_y)
-            log(f"  dev accuracy {row[init]:.4f}")
-            if pretrained and not args.no_export:
-                path = export_text_classifier(model, tokenizer, exports[budget], overwrite=True)
-                log(f"  exported the raw-text SavedModel to {path}")
-        if args.tfidf:
-            x, y = sample_few_labels(train_x, train_y, few, num_classes=2, seed=args.seed)
-            row["tfidf"] = tfidf_logistic_regression(
-                x, y, dev_x, dev_y, epochs=10 if budget == "all" else 40, seed=args.seed
-            )
-        rows.append(row)
-    print_table(rows, len(dev_y), recipe.objective, time.perf_counter() - log.start, args.tfidf)
+    print_table(
+        rows, len(eval_y), split, recipe.objective, time.perf_counter() - log.start, args.tfidf
+    )
     return rows
 
 
-def print_table(rows, n_dev, objective, seconds, tfidf):
+def read_corpus_sample(documents, n):
+    return [d.numpy().decode("utf-8") for d in documents.take(n)]
+
+
+def run_budget(
+    args, recipe, lm, tokenizer, budget, seed, strategy, log, train, evaluation, exports, callbacks
+):
+    """Pretrained and scratch classifiers (and TF-IDF) on one label draw of `budget`."""
+    (train_x, train_y, train_ids), (eval_x, eval_y, eval_ids) = train, evaluation
+    few = None if budget == "all" else budget
+    ids, labels = sample_few_labels(train_ids, train_y, few, num_classes=2, seed=seed)
+    epochs = recipe.all_epochs if budget == "all" else recipe.few_epochs
+    row = {"budget": budget, "seed": seed}
+    for init in ("pretrained", "scratch"):
+        pretrained = init == "pretrained"
+        model = recipe_lib.make_text_classifier(
+            lm, LABEL_NAMES, recipe, pretrained, seed + 1, strategy
+        )
+        log(
+            f"fine-tune budget={budget} seed={seed} init={init}: {len(ids)} labels, {epochs} epochs"
+        )
+        recipe_lib.finetune_text_classifier(
+            model,
+            ids,
+            labels,
+            recipe,
+            epochs,
+            pretrained,
+            seed,
+            strategy,
+            callbacks(f"finetune_{budget}_{init}"),
+        )
+        row[init] = recipe_lib.text_accuracy(model, eval_ids, eval_y)
+        log(f"  accuracy {row[init]:.4f}")
+        if pretrained and not args.no_export and seed == args.seeds[0]:
+            path = export_text_classifier(model, tokenizer, exports[budget], overwrite=True)
+            log(f"  exported the raw-text SavedModel to {path}")
+    if args.tfidf:
+        x, y = sample_few_labels(train_x, train_y, few, num_classes=2, seed=seed)
+        row["tfidf"] = tfidf_logistic_regression(
+            x, y, eval_x, eval_y, epochs=10 if budget == "all" else 40, seed=seed
+        )
+    return row
+
+
+def print_table(rows, n_eval, split, objective, seconds, tfidf):
     print(
-        f"\nSST-2 dev accuracy ({n_dev} sentences), {objective} pretraining, total {seconds:.0f}s"
+        f"\nSST-2 {split} accuracy ({n_eval} sentences), {objective} pretraining, "
+        f"total {seconds:.0f}s"
     )
-    header = f"{'labels':>8} | {'pretrained':>10} | {'scratch':>8} | {'gain':>6}"
+    header = f"{'labels':>8} | {'seed':>4} | {'pretrained':>10} | {'scratch':>8} | {'gain':>6}"
     print(header + (" | tf-idf" if tfidf else "") + "\n" + "-" * (len(header) + 9))
     for r in rows:
         line = (
-            f"{r['budget']!s:>8} | {r['pretrained']:10.4f} | {r['scratch']:8.4f} | "
-            f"{r['pretrained'] - r['scratch']:+6.3f}"
+            f"{r['budget']!s:>8} | {r['seed']:>4} | {r['pretrained']:10.4f} | "
+            f"{r['scratch']:8.4f} | {r['pretrained'] - r['scratch']:+6.3f}"
         )
         print(line + (f" | {r['tfidf']:.4f}" if tfidf else ""), flush=True)
+    for budget in dict.fromkeys(r["budget"] for r in rows):
+        same = [r for r in rows if r["budget"] == budget]
+        if len(same) > 1:
+            means = {k: np.mean([r[k] for r in same]) for k in ("pretrained", "scratch")}
+            tail = f" | {np.mean([r['tfidf'] for r in same]):.4f}" if tfidf else ""
+            print(
+                f"{budget!s:>8} | mean | {means['pretrained']:10.4f} | {means['scratch']:8.4f} | "
+                f"{means['pretrained'] - means['scratch']:+6.3f}{tail}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

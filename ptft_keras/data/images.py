@@ -144,6 +144,22 @@ def scan_image_folder(directory, labeled=None, skip_corrupt=False, log=None):
     return folder
 
 
+def image_files(paths):
+    """An unlabeled `ImageFolder` of the given image files (checked like a folder's)."""
+    paths = [os.fspath(p) for p in paths]
+    sizes, channels = [], []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"Image file not found: {path!r}.")
+        try:
+            size, grey = _inspect(path)
+        except Exception as error:
+            raise ValueError(f"Cannot read image {path!r}: {error}.") from error
+        sizes.append(size)
+        channels.append(1 if grey else 3)
+    return ImageFolder(os.path.commonpath(paths) if paths else "", paths, sizes, channels)
+
+
 def infer_image_spec(source, height=None, width=None, channels=None, scaling="unit"):
     """The `ImageSpec` for an `ImageFolder` or an image array (see the module policy).
 
@@ -202,16 +218,47 @@ def image_dataset(folder, spec, batch_size=None, shuffle=False, seed=0, on_misma
     if shuffle:
         ds = ds.shuffle(len(folder.files), seed=seed, reshuffle_each_iteration=True)
 
-    def load(path, *label):  # one file -> (H, W, C) float32, scaled
-        image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
-        image = to_channels(image, spec.channels)
-        image = tf.image.resize(image, (spec.height, spec.width), method="bilinear")
-        return (scale_images(image, spec), *label)
-
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        lambda path, *label: (_load(path, spec), *label),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     if batch_size:
         ds = ds.batch(batch_size)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_image_stream(folder, spec, batch_size, epochs, seed=0, initial_epoch=0):
+    """Batches of epochs `initial_epoch .. epochs - 1`, each a permutation of the files
+    that depends only on `(seed, epoch)` (stateless random ops).
+
+    For `fit(stream, epochs=epochs, initial_epoch=initial_epoch,
+    steps_per_epoch=-(-len(folder) // batch_size))`: a run resumed at epoch k sees exactly
+    the batches an uninterrupted run saw from epoch k on (a reshuffling `tf.data` pipeline
+    restarts its shuffle order with every new iterator). Images only (labels dropped).
+    """
+    files = tf.constant(folder.files)
+    n = len(folder.files)
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n), seed=tf.stack([tf.cast(seed, tf.int64), epoch])
+        )
+        paths = tf.data.Dataset.from_tensor_slices(tf.gather(files, order))
+        return paths.map(lambda p: _load(p, spec), num_parallel_calls=tf.data.AUTOTUNE).batch(
+            batch_size
+        )
+
+    stream = tf.data.Dataset.range(initial_epoch, epochs).flat_map(one_epoch)
+    return stream.prefetch(tf.data.AUTOTUNE)
+
+
+def _load(path, spec):
+    """One file -> `(H, W, C)` float32, scaled by `spec`."""
+    image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
+    image = to_channels(image, spec.channels)
+    image = tf.image.resize(image, (spec.height, spec.width), method="bilinear")
+    return scale_images(image, spec)
 
 
 def load_images(folder, spec, on_mismatch="resize"):

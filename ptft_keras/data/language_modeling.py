@@ -264,3 +264,80 @@ def masked_lm_dataset(
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def packed_token_rows(
+    documents,
+    tokenizer,
+    row_length,
+    shuffle_documents=10_000,
+    seed=0,
+    max_chars=50_000,
+    documents_per_batch=256,
+):
+    """Documents (a `tf.data.Dataset` of strings) -> rows of `row_length` token ids.
+
+    Each document is normalised and tokenised in the pipeline (the tokenizer's own
+    normalizer, `ptft_keras.data.tokenizer`), framed `[CLS] tokens [SEP]` as `TextEncoder`
+    frames a text, and the documents are concatenated and cut into rows: no padding at all
+    (only the last, incomplete row of a pass is dropped). Documents are shuffled with a
+    buffer of `shuffle_documents`, anew on every pass. Nothing loops over tokens in
+    Python: 11M words stream through `tf.data`.
+    """
+    from ptft_keras.data.tokenizer import CLS_ID, SEP_ID, normalize_text, tokenizer_normalizer
+
+    if row_length < 2:
+        raise ValueError(f"row_length must be >= 2, got {row_length!r}.")
+    normalizer = tokenizer_normalizer(tokenizer)
+
+    def tokenize(docs):  # (b,) strings -> their framed ids, end to end, (tokens,)
+        ids = tokenizer(normalize_text(docs, max_chars=max_chars, normalizer=normalizer))
+        ids = tf.cast(ids, tf.int32)  # (b, None) ragged
+        ends = tf.ones_like(docs, dtype=tf.int32)[:, None]
+        return tf.concat([ends * CLS_ID, ids, ends * SEP_ID], axis=1).flat_values
+
+    ds = documents
+    if shuffle_documents:
+        ds = ds.shuffle(shuffle_documents, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(documents_per_batch).map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.unbatch()  # a stream of token ids, documents end to end
+    return ds.batch(row_length, drop_remainder=True)
+
+
+def packed_lm_dataset(
+    rows,
+    objective="causal",
+    batch_size=32,
+    shuffle_rows=1_000,
+    seed=0,
+    vocabulary_size=None,
+    selection_rate=0.15,
+):
+    """Packed rows -> `fit` batches for `CausalLM` (rows of seq + 1 tokens: x, y shifted,
+    every position a target) or `MaskedLM` (rows of seq tokens, BERT masking with a fresh
+    stateless seed per batch; `[CLS]`, `[SEP]` and `[MASK]` are never selected)."""
+    from ptft_keras.data.tokenizer import CLS_ID, MASK_ID, SEP_ID
+
+    if shuffle_rows:
+        rows = rows.shuffle(shuffle_rows, seed=seed, reshuffle_each_iteration=True)
+    batches = rows.batch(batch_size, drop_remainder=True)
+    if objective == "causal":
+        return batches.map(
+            lambda ids: causal_lm_inputs(ids), num_parallel_calls=tf.data.AUTOTUNE
+        ).prefetch(tf.data.AUTOTUNE)
+    if objective != "masked":
+        raise ValueError(f"objective must be 'causal' or 'masked', got {objective!r}.")
+    if vocabulary_size is None:
+        raise ValueError("objective='masked' needs vocabulary_size.")
+    masking = dict(
+        vocabulary_size=vocabulary_size,
+        mask_token_id=MASK_ID,
+        special_token_ids=(CLS_ID, SEP_ID),
+        selection_rate=selection_rate,
+    )
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    batches = tf.data.Dataset.zip(batches, seeds).map(
+        lambda ids, pair: bert_masking(ids, seed=pair, **masking),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return batches.prefetch(tf.data.AUTOTUNE)

@@ -82,3 +82,38 @@ def _fmt(value):
         return f"{float(value):.4f}"
     except (TypeError, ValueError):
         return str(value)
+
+
+class Budget(keras.callbacks.Callback):
+    """Stop `fit` once `max_steps` optimizer steps or `max_seconds` of training are spent.
+
+    Checked after every batch, so a run stops within one step of its budget. With
+    `tokens_per_step`, it also logs `tokens` and `tokens_per_second` at each epoch end
+    (the LM recipes' throughput figure). The clock counts this `fit` only: a resumed run
+    gets its whole time budget again.
+    """
+
+    def __init__(self, max_steps=None, max_seconds=None, tokens_per_step=None):
+        super().__init__()
+        for name, value in (("max_steps", max_steps), ("max_seconds", max_seconds)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive or None, got {value!r}.")
+        self.max_steps, self.max_seconds = max_steps, max_seconds
+        self.tokens_per_step = tokens_per_step
+        self.steps = 0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        over_steps = self.max_steps is not None and self.steps >= self.max_steps
+        elapsed = time.perf_counter() - self.start
+        if over_steps or (self.max_seconds is not None and elapsed >= self.max_seconds):
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.tokens_per_step and logs is not None:
+            elapsed = max(time.perf_counter() - self.start, 1e-9)
+            logs["tokens"] = self.steps * self.tokens_per_step
+            logs["tokens_per_second"] = logs["tokens"] / elapsed

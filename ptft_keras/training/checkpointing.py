@@ -9,13 +9,15 @@ Why not Keras' own callback (keras 3.15, ``keras/src/callbacks/backup_and_restor
   weight data loads silently (HDF5 has no checksum on dataset contents);
 * it has no multi-worker logic: every worker writes the same files.
 
-Here each checkpoint is a directory ``ckpt-<epoch>/`` holding ``model.weights.h5`` (model
-and optimizer state, as ``model.save_weights`` writes it) and ``state.json`` (epoch, size
-and SHA-256 of the weights). It is written to a temporary directory, fsynced, then renamed
-into place (``os.rename`` of a directory is atomic on POSIX), and the parent directory is
-fsynced. The newest ``keep`` checkpoints are kept. On resume the newest checkpoint whose
-checksum matches is loaded; a corrupt one is reported with a warning naming it and the
-previous good one is used; if every checkpoint is corrupt, ``CorruptCheckpointError``.
+Here each checkpoint is a directory ``ckpt-<epoch>/`` holding ``model.weights.h5``
+(model and optimizer state, as ``model.save_weights`` writes it) and ``state.json``
+(epoch, size and SHA-256 of the weights, and the random-generator states that
+``save_weights`` leaves out, so that noise and augmentation continue where they were).
+It is written to a temporary directory, fsynced, then renamed into place (``os.rename``
+of a directory is atomic on POSIX), and the parent directory is fsynced. The newest
+``keep`` checkpoints are kept. On resume the newest checkpoint whose checksum matches is
+loaded; a corrupt one is reported with a warning naming it and the previous good one is
+used; if every checkpoint is corrupt, ``CorruptCheckpointError``.
 
 Multi-worker (``tf.distribute.MultiWorkerMirroredStrategy``): every worker saves (as TF's
 multi-worker guide prescribes), the chief into ``backup_dir`` and the others into a
@@ -92,6 +94,10 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
                 f"Checkpoint {path} passed its checksum but does not load into "
                 f"{self.model.name!r}: {error}"
             ) from error
+        rng_states = _rng_states(self.model)
+        if len(state.get("rng_states", ())) == len(rng_states):
+            for variable, value in zip(rng_states, state.get("rng_states", ()), strict=True):
+                variable.assign(keras.ops.convert_to_tensor(value, variable.dtype))
         self.restored_epoch = state["epoch"]
         self.model._initial_epoch = state["epoch"]  # what keras' BackupAndRestore sets
 
@@ -142,7 +148,12 @@ def save_checkpoint(model, backup_dir, epoch, keep=2):
         weights = os.path.join(temp, WEIGHTS_FILE)
         model.save_weights(weights)
         _fsync_file(weights)
-        state = {"epoch": int(epoch), "size": os.path.getsize(weights), "sha256": _sha256(weights)}
+        state = {
+            "epoch": int(epoch),
+            "size": os.path.getsize(weights),
+            "sha256": _sha256(weights),
+            "rng_states": [keras.ops.convert_to_numpy(v).tolist() for v in _rng_states(model)],
+        }
         _write_synced(os.path.join(temp, STATE_FILE), json.dumps(state))
         _fsync_dir(temp)
         final = os.path.join(backup_dir, f"ckpt-{int(epoch)}")
@@ -178,6 +189,15 @@ def latest_valid_checkpoint(backup_dir):
             "No usable checkpoint in " + backup_dir + ":\n  " + "\n  ".join(problems)
         )
     return None
+
+
+def _rng_states(model):
+    """The model's variables that `save_weights` leaves out: the states of its random
+    number generators (noise, augmentation, dropout `SeedGenerator`s). Saved in
+    state.json so that a resumed run draws the same random numbers an uninterrupted one
+    would (exact resume)."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 def verify_checkpoint(path):

@@ -14,11 +14,16 @@ import time
 import keras
 import numpy as np
 
+from ptft_keras.models.text_classifier import TextClassifier
 from ptft_keras.peft import methods as peft_methods
-from ptft_keras.peft.lora import apply_lora
-from ptft_keras.training.layerwise_lr import LayerwiseAdamW, layerwise_lr_multipliers
+from ptft_keras.peft.lora import TRANSFORMER_TARGETS, apply_lora
+from ptft_keras.training.layerwise_lr import (
+    LayerwiseAdamW,
+    layerwise_lr_multipliers,
+    transformer_lr_groups,
+)
 from ptft_keras.transfer.unfreezing import fit_stages, gradual_unfreezing_stages, lp_ft_stages
-from ptft_keras.variables import count_parameters
+from ptft_keras.variables import count_parameters, layer_paths, variable_map
 
 METHODS = (
     "linear_probe",
@@ -169,3 +174,46 @@ def format_table(task, rows):
             f"{100 * r['vs_full']:.2f}% | {r['accuracy']:.4f} | {r['seconds']:.1f} |"
         )
     return "\n".join(lines)
+
+
+def weighted_layer_paths(model, under):
+    """Paths of the weight-owning layers below `under` (e.g. "encoder"), input side first."""
+    paths = []
+    for key in variable_map(model):
+        layer = key.rpartition("/")[0]
+        if layer.startswith(under + "/") and layer not in paths:
+            paths.append(layer)
+    return paths
+
+
+def structure_spec(model, fit_kwargs, epochs, lr_full=3e-4, lr_head=3e-3, compile_kwargs=None):
+    """A `FinetuneSpec` read off the model's structure, for any `Classifier` or
+    `TextClassifier`: the head is `head/*`; the blocks are the backbone's
+    `block_{i}` (text) or the encoder's weight-owning layers (images), bottom to top;
+    LLRD groups are those blocks (the embeddings first for text); LoRA targets every
+    projection of the blocks (text) or every Dense layer of the encoder (images)."""
+    if isinstance(model, TextClassifier):
+        num_layers = model.backbone.num_layers
+        blocks = [f"*block_{i}/*" for i in range(num_layers)]
+        groups, targets = transformer_lr_groups(num_layers), TRANSFORMER_TARGETS
+    else:
+        layers = weighted_layer_paths(model, "encoder")
+        blocks = [f"{path}/*" for path in layers]
+        groups = [*blocks, "*"]
+        dense = [p for p in layers if isinstance(_layer(model, p), keras.layers.Dense)]
+        targets = tuple(dense)
+    return FinetuneSpec(
+        head=("head/*",),
+        blocks=blocks,
+        llrd_groups=groups,
+        lora_targets=targets,
+        compile_kwargs=dict(compile_kwargs or {}),
+        fit_kwargs=dict(fit_kwargs),
+        epochs=epochs,
+        lr_full=lr_full,
+        lr_head=lr_head,
+    )
+
+
+def _layer(model, path):
+    return layer_paths(model)[path]

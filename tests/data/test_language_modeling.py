@@ -211,3 +211,26 @@ def test_pipelines_train_the_models():
     masking = dict(MASKING, vocabulary_size=64)
     history = mlm.fit(masked_lm_dataset(ids, mask, **masking, batch_size=8), verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_packed_rows_have_no_padding_and_keep_every_token():
+    from ptft_keras.data.language_modeling import packed_lm_dataset, packed_token_rows
+    from ptft_keras.data.tokenizer import CLS_ID, PAD_ID, SEP_ID, TextEncoder, train_tokenizer
+
+    docs = [f"review {i} : " + " ".join(["good film"] * (i % 7 + 1)) for i in range(40)]
+    tokenizer = train_tokenizer(docs, vocabulary_size=40)
+    rows = packed_token_rows(
+        tf.data.Dataset.from_tensor_slices(docs), tokenizer, 16, shuffle_documents=0
+    )
+    packed = np.concatenate([r.numpy() for r in rows])
+    encoded = TextEncoder(tokenizer, 128)(docs)["token_ids"].numpy()  # no truncation
+    expected = np.concatenate([row[row != PAD_ID] for row in encoded])  # [CLS] ... [SEP]
+    assert len(packed) == (len(expected) // 16) * 16  # only the last partial row dropped
+    np.testing.assert_array_equal(packed, expected[: len(packed)])
+    assert PAD_ID not in packed and (packed == CLS_ID).sum() >= 30 and SEP_ID in packed
+    x, y, weights = next(iter(packed_lm_dataset(rows, "causal", 4, shuffle_rows=0)))
+    assert x["token_ids"].shape == (4, 15) and float(tf.reduce_min(weights)) == 1.0
+    np.testing.assert_array_equal(x["token_ids"][0, 1:], y[0, :-1])  # shifted by one
+    masked = packed_lm_dataset(rows, "masked", 4, vocabulary_size=40)
+    x, y, weights = next(iter(masked))
+    assert x["mask_positions"].shape == (4, 3)  # ceil(15% of 16)

@@ -89,3 +89,26 @@ def maximal_phrases(texts):
             for word in set(words):
                 containing.setdefault(word, []).append(framed)
     return np.array(kept, dtype=object)
+
+
+def validation_split(texts, labels, size=872, seed=0):
+    """Hold `size` whole sentences out of SST-2's train phrases, for choosing a recipe
+    without touching `dev.tsv`.
+
+    The held-out texts are maximal phrases (sentences). Every train phrase that is a word
+    span of a held-out sentence is removed from the returned train pool, so no part of a
+    validation sentence is ever trained on. Returns `(train_texts, train_labels,
+    validation_texts, validation_labels)`.
+    """
+    texts = np.asarray(texts, dtype=object)
+    labels = np.asarray(labels)
+    label_of = dict(zip(texts, labels, strict=True))
+    sentences = sorted(maximal_phrases(texts))
+    if not 0 < size < len(sentences):
+        raise ValueError(f"size must be in 1..{len(sentences) - 1}, got {size!r}.")
+    chosen = np.random.default_rng(seed).choice(len(sentences), size, replace=False)
+    held_out = [sentences[i] for i in sorted(chosen)]
+    framed = [f" {s} " for s in held_out]
+    keep = np.array([not any(f" {t} " in f for f in framed) for t in texts])
+    validation_labels = np.array([label_of[s] for s in held_out], dtype=np.int64)
+    return texts[keep], labels[keep], np.array(held_out, dtype=object), validation_labels

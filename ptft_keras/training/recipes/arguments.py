@@ -15,11 +15,11 @@ def _flag(name):
     return "--" + name.replace("_", "-")
 
 
-def add_recipe_arguments(parser, recipe, skip=()):
-    """Add `--<field>` for every field of the dataclass instance `recipe` (not `skip`)."""
+def add_recipe_arguments(parser, recipe, only=None):
+    """Add `--<field>` for every field of the dataclass instance `recipe` (or `only`)."""
     group = parser.add_argument_group(f"{type(recipe).__name__} settings")
     for field in dataclasses.fields(recipe):
-        if field.name in skip:
+        if only is not None and field.name not in only:
             continue
         default = getattr(recipe, field.name)
         kind = type(default) if default is not None else int

@@ -187,24 +187,37 @@ def pretrain_autoencoder(
     strategy=None,
     callbacks=None,
     verbose=0,
+    seed=0,
+    initial_epoch=0,
 ):
     """Unsupervised pretraining: reconstruct `images` (no labels). Returns the History.
 
-    `images`: an array, or an unbatched `tf.data.Dataset` of images (or of (image,
-    label) pairs, labels ignored), streamed and reshuffled by the caller's pipeline.
-    Adam with the learning rate decayed to 0 over the run (cosine), so the last epochs
-    settle instead of bouncing at the peak rate.
+    `images`: an array (shuffled by `fit`); an `ImageFolder` (streamed from disk in
+    per-epoch orders that depend only on `(seed, epoch)`, so a run resumed at
+    `initial_epoch` by `AtomicBackupAndRestore` sees the batches an uninterrupted run
+    saw: see `ptft_keras.data.images.epoch_image_stream`); or an unbatched
+    `tf.data.Dataset` of images (or of (image, label) pairs, labels ignored) that
+    reshuffles itself. Adam with the learning rate decayed to 0 over the run (cosine), so
+    the last epochs settle instead of bouncing at the peak rate.
     """
-    if isinstance(images, np.ndarray) or isinstance(images, list):
-        images = np.asarray(images, "float32")
+    fit_kwargs = dict(initial_epoch=initial_epoch)
+    if isinstance(images, (np.ndarray, list)):
+        data = np.asarray(images, "float32")
+        steps_per_epoch = -(-len(data) // batch_size)
+        fit_kwargs.update(batch_size=batch_size, shuffle=True)
+    elif hasattr(images, "files"):  # an ImageFolder
+        from ptft_keras.data.images import epoch_image_stream  # tf.data: only for folders
+
+        spec = autoencoder.image_spec
+        data = epoch_image_stream(images, spec, batch_size, epochs, seed, initial_epoch)
         steps_per_epoch = -(-len(images) // batch_size)
-        data, fit_kwargs = images, dict(batch_size=batch_size, shuffle=True)
+        fit_kwargs.update(steps_per_epoch=steps_per_epoch, shuffle=False)
     else:  # a tf.data.Dataset
         data = images.map(lambda x, *_: x).batch(batch_size)
         steps_per_epoch = int(data.cardinality())
         if steps_per_epoch < 1:
             raise ValueError("Pass a dataset of known length (no filter / repeat).")
-        fit_kwargs = dict(shuffle=False)  # the pipeline shuffles
+        fit_kwargs.update(shuffle=False)  # the pipeline shuffles
     schedule = keras.optimizers.schedules.CosineDecay(
         learning_rate, max(1, epochs * steps_per_epoch)
     )

@@ -60,9 +60,13 @@ class TextRecipe:
     pooling: str = "auto"  # last real token for a causal backbone, mean otherwise
     objective: str = "causal"  # beat masked at 1,000 SST-2 labels: every token is a target
     mask_rate: float = 0.15  # masked LM selection rate
-    pretrain_epochs: int = 20
+    pretrain_epochs: int = 20  # over a small in-memory corpus (pretrain_language_model)
     pretrain_batch: int = 64
     pretrain_lr: float = 2e-3
+    pretrain_seq_len: int = 128  # packed corpus rows (pretrain_on_corpus)
+    pretrain_tokens: int = 14_000_000  # the corpus budget (pretrain_on_corpus)
+    steps_per_epoch: int = 200  # corpus pretraining: a log line and checkpoint per this many
+    tokenizer_documents: int = 10_000  # corpus documents the tokenizer is trained on
     few_epochs: int = 20  # fine-tuning epochs for a numeric label budget
     all_epochs: int = 3  # ... for all labels
     batch_size: int = 32
@@ -89,6 +93,11 @@ class TextRecipe:
             few_epochs=2,
             all_epochs=1,
         )
+
+
+def max_length(recipe):
+    """The backbone's position table: long enough for pretraining rows and fine-tuning."""
+    return max(recipe.seq_len, recipe.pretrain_seq_len)
 
 
 def _scope(strategy):
@@ -129,7 +138,7 @@ def build_backbone(vocabulary_size, recipe, causal):
         num_heads=recipe.heads,
         hidden_dim=recipe.hidden,
         intermediate_dim=recipe.intermediate,
-        max_sequence_length=recipe.seq_len,
+        max_sequence_length=max_length(recipe),
         dropout=recipe.dropout,
         causal=causal,
     )
@@ -156,11 +165,12 @@ def _masked_batches(mask_generator):
     return masked_batch
 
 
-def fit_repeated(model, data, epochs, steps_per_epoch, callbacks=None, verbose=0):
+def fit_repeated(model, data, epochs, steps_per_epoch, callbacks=None, verbose=0, initial_epoch=0):
     """`fit` on a repeated variable-batch dataset with a fixed number of steps an epoch."""
     return model.fit(
         data.repeat(),
         epochs=epochs,
+        initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch,
         verbose=verbose,
         shuffle=False,  # the tf.data pipeline shuffles
@@ -168,8 +178,11 @@ def fit_repeated(model, data, epochs, steps_per_epoch, callbacks=None, verbose=0
     )
 
 
-def pretrain_language_model(lm, corpus_ids, recipe, seed=0, strategy=None, callbacks=None):
-    """Pretrain `lm` on token ids `(N, seq_len)` for `recipe.pretrain_epochs` epochs."""
+def pretrain_language_model(
+    lm, corpus_ids, recipe, seed=0, strategy=None, callbacks=None, initial_epoch=0
+):
+    """Pretrain `lm` on token ids `(N, seq_len)` for `recipe.pretrain_epochs` epochs
+    (from `initial_epoch` when resuming)."""
     causal = isinstance(lm, CausalLM)
     steps = max(1, len(corpus_ids) // recipe.pretrain_batch)
     with _scope(strategy):
@@ -190,7 +203,9 @@ def pretrain_language_model(lm, corpus_ids, recipe, seed=0, strategy=None, callb
             seed=seed,
         )
         data = data.map(_masked_batches(masker))
-    return fit_repeated(lm, data, recipe.pretrain_epochs, steps, callbacks)
+    return fit_repeated(
+        lm, data, recipe.pretrain_epochs, steps, callbacks, initial_epoch=initial_epoch
+    )
 
 
 def make_text_classifier(lm, label_names, recipe, pretrained=True, seed=1, strategy=None):
@@ -236,4 +251,104 @@ def text_accuracy(model, ids, labels, batch_size=256):
     """Accuracy of `model` on token ids and integer labels."""
     return float(
         model.evaluate(model_inputs(ids), np.asarray(labels), batch_size=batch_size, verbose=0)[1]
+    )
+
+
+class TimeBudgetSchedule(keras.callbacks.Callback):
+    """Warmup then cosine decay over *wall time*: the learning rate at each step follows
+    the fraction of `seconds` already spent, so a run stopped by a time budget (`Budget`)
+    ends with its rate decayed, whatever the machine's speed."""
+
+    def __init__(self, peak, seconds, warmup_fraction=0.02):
+        super().__init__()
+        self.peak, self.seconds, self.warmup = float(peak), float(seconds), warmup_fraction
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self.clock, self.start = time.perf_counter, time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        done = min(1.0, (self.clock() - self.start) / self.seconds)
+        if done < self.warmup:
+            rate = self.peak * max(done / self.warmup, 1e-3)
+        else:
+            rate = self.peak * 0.5 * (1 + np.cos(np.pi * (done - self.warmup) / (1 - self.warmup)))
+        self.model.optimizer.learning_rate.assign(rate)
+
+
+def pretrain_on_corpus(
+    lm,
+    documents,
+    tokenizer,
+    recipe,
+    tokens=None,
+    seconds=None,
+    seed=0,
+    strategy=None,
+    callbacks=(),
+    validation_documents=None,
+    initial_epoch=0,
+):
+    """Pretrain `lm` on a document stream: tokenised and packed in `tf.data`
+    (`packed_token_rows`), until `tokens` (default `recipe.pretrain_tokens`) or `seconds`.
+
+    With a token budget the learning rate warms up then decays (cosine) over exactly the
+    steps the budget buys; with a time budget it follows the elapsed time
+    (`TimeBudgetSchedule`). Every `recipe.steps_per_epoch` steps is an "epoch": a log line
+    with loss, accuracy, tokens seen and tokens/s (`Budget`), a checkpoint, and the
+    held-out loss on `validation_documents` (a `tf.data.Dataset` of strings) if given.
+    Returns the History.
+    """
+    from ptft_keras.data.language_modeling import packed_lm_dataset, packed_token_rows
+    from ptft_keras.training.callbacks import Budget
+
+    causal = isinstance(lm, CausalLM)
+    row_length = recipe.pretrain_seq_len + (1 if causal else 0)  # causal: x, y shift by one
+
+    def batches(docs, shuffle):
+        rows = packed_token_rows(docs, tokenizer, row_length, 10_000 if shuffle else 0, seed)
+        return packed_lm_dataset(
+            rows,
+            recipe.objective,
+            recipe.pretrain_batch,
+            shuffle_rows=1_000 if shuffle else 0,
+            seed=seed,
+            vocabulary_size=lm.backbone.vocabulary_size,
+            selection_rate=recipe.mask_rate,
+        )
+
+    tokens_per_step = recipe.pretrain_batch * recipe.pretrain_seq_len
+    if seconds is None:
+        total_steps = max(1, (tokens or recipe.pretrain_tokens) // tokens_per_step)
+        epochs = -(-total_steps // recipe.steps_per_epoch)
+        make_optimizer = lambda: adamw(recipe.pretrain_lr, total_steps)
+        extra = [Budget(max_steps=total_steps, tokens_per_step=tokens_per_step)]
+    else:
+        epochs = 100_000  # the time budget stops it
+        make_optimizer = lambda: keras.optimizers.AdamW(
+            recipe.pretrain_lr, weight_decay=0.01, clipnorm=1.0
+        )
+        extra = [
+            TimeBudgetSchedule(recipe.pretrain_lr, seconds),
+            Budget(max_seconds=seconds, tokens_per_step=tokens_per_step),
+        ]
+    with _scope(strategy):  # the optimizer's variables belong to the strategy too
+        lm.compile(optimizer=make_optimizer(), jit_compile=xla_option(True if recipe.xla else None))
+    validation = {}
+    if validation_documents is not None:  # a fixed set of rows, counted once
+        held_out = batches(validation_documents, False).cache()
+        steps = sum(1 for _ in held_out)
+        if steps:
+            # Keras keeps the validation iterator across epochs when given the steps.
+            validation = dict(validation_data=held_out.repeat(), validation_steps=steps)
+    return lm.fit(
+        batches(documents, True).repeat(),
+        epochs=epochs,
+        steps_per_epoch=recipe.steps_per_epoch,
+        initial_epoch=initial_epoch,
+        callbacks=[*extra, *callbacks],  # Budget first: its tokens/s reach the loggers
+        verbose=0,
+        shuffle=False,  # the pipeline shuffles
+        **validation,
     )

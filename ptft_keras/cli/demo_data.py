@@ -1,0 +1,79 @@
+"""`ptft demo-data`: write the offline demo data as the folders and tables users have.
+
+    ptft demo-data mnist --out data/mnist    # unlabeled/, labeled/ (10 a class), test/
+    ptft demo-data sst2 --out data/sst2      # train.csv (string labels), test.csv
+
+From the MNIST sample bundled with the package and SST-2 in `../shared/data/sst2` (or
+`$PTFT_SST2_DIR`), so the README walkthroughs run without a network.
+"""
+
+import csv
+import os
+
+import numpy as np
+
+from ptft_keras.cli.runs import CliError
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "demo-data",
+        help="write the offline demo data as image folders / text tables",
+        description="Write the bundled MNIST sample as PNG folders (unlabeled pool, a few "
+        "labeled images per class, a held-out test set), or SST-2 as CSV tables with "
+        "string labels.",
+    )
+    parser.add_argument("dataset", choices=("mnist", "sst2"))
+    parser.add_argument("--out", required=True, help="folder to write")
+    parser.add_argument("--labels-per-class", type=int, default=10, help="mnist: labeled/")
+    parser.add_argument("--size", type=int, default=28, help="mnist: side in pixels")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=1, help="mnist")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(run=write_demo_data)
+
+
+def write_demo_data(args):
+    if os.path.exists(args.out) and os.listdir(args.out):
+        raise CliError(f"{args.out} exists and is not empty; choose another --out.")
+    if args.dataset == "mnist":
+        return _mnist(args)
+    return _sst2(args)
+
+
+def _mnist(args):
+    from ptft_keras.data.datasets.mnist import load_mnist
+    from ptft_keras.data.images import write_image_folder
+    from ptft_keras.data.splits import sample_few_labels, split_dataset
+
+    images, labels = load_mnist("bundled")
+    split = split_dataset(images, labels, test_size=2000, seed=args.seed)
+    names = [str(d) for d in range(10)]
+    few_x, few_y = sample_few_labels(
+        split.pool_x, split.pool_y, 10 * args.labels_per_class, seed=args.seed
+    )
+    size = None if args.size == 28 else (args.size, args.size)
+    for name, x, y in (
+        ("unlabeled", split.pool_x, None),
+        ("labeled", few_x, few_y),
+        ("test", split.test_x, split.test_y),
+    ):
+        path = os.path.join(args.out, name)
+        write_image_folder(x, y, path, names, size=size, channels=args.channels)
+        print(f"wrote {len(x)} images to {path}")
+    return 0
+
+
+def _sst2(args):
+    from ptft_keras.data.datasets.sst2 import load_sst2
+
+    names = {0: "negative", 1: "positive"}
+    os.makedirs(args.out, exist_ok=True)
+    for split, file in (("train", "train.csv"), ("dev", "test.csv")):
+        texts, labels = load_sst2(split)
+        path = os.path.join(args.out, file)
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "label"])
+            writer.writerows(zip(texts, (names[int(y)] for y in np.asarray(labels)), strict=True))
+        print(f"wrote {len(texts)} rows to {path}")
+    return 0

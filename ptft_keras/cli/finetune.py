@@ -1,0 +1,252 @@
+"""`ptft finetune`: a classifier from a pretrain run (or from scratch) on labeled data."""
+
+import dataclasses
+import os
+
+import keras
+
+from ptft_keras.cli import data as cli_data
+from ptft_keras.cli.runs import (
+    CliError,
+    fingerprint,
+    finish,
+    phase_callbacks,
+    prepare_run,
+    read_config,
+)
+from ptft_keras.data import images as image_data
+from ptft_keras.data.splits import sample_few_labels
+from ptft_keras.data.text import make_text_dataset
+from ptft_keras.data.tokenizer import load_tokenizer, save_tokenizer
+from ptft_keras.models.text_classifier import TextClassifier
+from ptft_keras.models.transformer import TransformerBackbone
+from ptft_keras.peft import lora, methods
+from ptft_keras.training import compare
+from ptft_keras.training.recipes import image as image_recipe
+from ptft_keras.training.recipes import text as text_recipe
+from ptft_keras.training.recipes.arguments import add_recipe_arguments, recipe_from_args
+from ptft_keras.training.strategies import get_strategy
+from ptft_keras.transfer.weights import transfer_weights
+
+METHODS = ("auto", "probe", "full", "lp-ft", "gradual", "llrd", "lora", "bitfit", "adapters")
+COMPARE_NAMES = {"lp-ft": "lp_ft", "gradual": "gradual_unfreezing", "probe": "linear_probe"}
+SEMI_SUPERVISED = ("auto", "none", "self-training")
+IMAGE_FIELDS = (
+    "probe_steps",
+    "finetune_steps",
+    "learning_rate",
+    "finetune_learning_rate",
+    "max_shift",
+    "self_train_rounds",
+    "self_train_steps",
+)
+TEXT_FIELDS = ("lr", "scratch_lr", "layer_decay", "pooling")
+FEW_LABELS = 5000  # text: up to this many labels, the recipe's few-label epochs (20), else 3
+
+
+def add_parser(subparsers, common):
+    parser = subparsers.add_parser(
+        "finetune",
+        parents=[common],
+        help="fine-tune a classifier on labeled data",
+        description="Fine-tune a classifier from a `ptft pretrain` run (or, with --scratch, "
+        "the same classifier from a random start) on labeled data: a folder of class "
+        "sub-folders (images) or a CSV / TSV / JSON-lines table (text).",
+    )
+    parser.add_argument("pretrained_run", nargs="?", help="a `ptft pretrain` run directory")
+    parser.add_argument("--data", required=True, help="labeled folder or table")
+    parser.add_argument("--unlabeled", default=None, help="unlabeled pool for semi-supervised")
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default="auto",
+        help="auto: the modality's best measured recipe (docs/cli.md)",
+    )
+    parser.add_argument(
+        "--semi-supervised",
+        choices=SEMI_SUPERVISED,
+        default="auto",
+        help="auto: self-training when --unlabeled is given (images)",
+    )
+    parser.add_argument("--scratch", action="store_true", help="random encoder, same model")
+    parser.add_argument("--text-column", default=None)
+    parser.add_argument("--label-column", default=None)
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="text, and --method other than auto for images"
+    )
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--skip-corrupt", action="store_true")
+    add_recipe_arguments(parser, image_recipe.ImageRecipe(), only=IMAGE_FIELDS)
+    add_recipe_arguments(parser, text_recipe.TextRecipe(), only=TEXT_FIELDS)
+    parser.set_defaults(run=finetune)
+
+
+def finetune(args):
+    if args.pretrained_run is None and not args.scratch:
+        raise CliError("finetune needs a PRETRAINED_RUN (from `ptft pretrain`), or --scratch.")
+    if args.pretrained_run is not None:
+        pretrained = read_config(args.pretrained_run, kind="pretrain")
+        modality = pretrained["modality"]
+    else:  # --scratch without a run: the recipe's default model for this data
+        pretrained, modality = None, "text" if cli_data.is_table(args.data) else "image"
+    cli_data.check_modality(args.data, modality)
+    if args.unlabeled is not None:
+        cli_data.check_modality(args.unlabeled, modality)
+    semi = args.semi_supervised
+    if semi == "auto":
+        semi = "self-training" if args.unlabeled and modality == "image" else "none"
+    if semi != "none" and (modality != "image" or args.unlabeled is None):
+        raise CliError(
+            f"--semi-supervised {semi} needs --unlabeled and image data; for text, use "
+            f"--semi-supervised none."
+        )
+    out, config = prepare_run(args.out, args, "finetune", modality)
+    keras.utils.set_random_seed(args.seed)
+    strategy = get_strategy(args.strategy)
+    config.update(data=fingerprint(args.data), semi_supervised=semi)
+    if pretrained is not None:
+        config["pretrained"] = os.path.abspath(args.pretrained_run)
+    run = _finetune_images if modality == "image" else _finetune_text
+    model = run(args, out, config, pretrained, semi, strategy)
+    model.save(os.path.join(out, "model.keras"))
+    if args.method == "lora":
+        path = os.path.join(out, "lora.npz")
+        lora.save_lora_weights(model, path, extra=("head/*",))  # the head travels with it
+    finish(out, config, label_names=model.label_names, method=args.method)
+    print(f"wrote {out}/model.keras ({len(model.label_names)} classes)", flush=True)
+    return 0
+
+
+def _finetune_images(args, out, config, pretrained, semi, strategy):
+    recipe = recipe_from_args(
+        image_recipe.ImageRecipe, args, semi_supervised=semi, batch_size=args.batch_size
+    )
+    if pretrained is not None:
+        ae_path = os.path.join(args.pretrained_run, "autoencoder.keras")
+        autoencoder = keras.saving.load_model(ae_path, compile=False)
+        spec = autoencoder.image_spec
+    else:
+        folder = image_data.scan_image_folder(args.data, labeled=True)
+        spec = image_data.infer_image_spec(folder)
+        autoencoder = image_recipe.build_autoencoder(spec, recipe, seed=args.seed)
+    x, y, label_map = cli_data.labeled_images(args.data, spec, args.skip_corrupt)
+    x, y = _sample(x, y, label_map, args)
+    print(f"fine-tuning on {len(x)} labeled images, {len(label_map)} classes", flush=True)
+    build = lambda: image_recipe.make_classifier(
+        autoencoder, label_map.names, pretrained=not args.scratch, strategy=strategy
+    )
+    model = build()
+    if args.method in ("auto", "full", "probe"):
+        if args.method == "full":
+            recipe = dataclasses.replace(recipe, probe_steps=0)
+        if args.method == "probe":
+            recipe = dataclasses.replace(recipe, finetune_steps=0, semi_supervised="none")
+        unlabeled = None
+        if semi != "none":
+            pool = image_data.scan_image_folder(args.unlabeled, labeled=False, log=print)
+            unlabeled = image_data.load_images(pool, spec)[0]
+        image_recipe.fit_few_labels(
+            model,
+            x,
+            y,
+            unlabeled,
+            recipe,
+            seed=args.seed,
+            strategy=strategy,
+            callbacks=lambda phase: phase_callbacks(out, phase),
+            on_stage=lambda name, m: print(f"stage done: {name}", flush=True),
+        )
+        return model
+    if args.method == "adapters":
+        with strategy.scope():
+            encoder = methods.with_adapters(model.encoder, adapter_dim=16)
+            model = type(model)(
+                encoder, len(label_map), image_spec=spec, label_names=label_map.names
+            )
+    fit_kwargs = dict(
+        x=x, y=y, batch_size=args.batch_size, verbose=0, callbacks=phase_callbacks(out, "finetune")
+    )
+    _compare_method(
+        model,
+        args,
+        fit_kwargs,
+        epochs=args.epochs or 40,
+        lr_full=1e-3,
+        lr_head=1e-2,
+        strategy=strategy,
+    )
+    return model
+
+
+def _finetune_text(args, out, config, pretrained, semi, strategy):
+    recipe = recipe_from_args(text_recipe.TextRecipe, args, batch_size=args.batch_size)
+    if pretrained is not None:
+        tokenizer = load_tokenizer(os.path.join(args.pretrained_run, "tokenizer"))
+        lm = keras.saving.load_model(os.path.join(args.pretrained_run, "lm.keras"), compile=False)
+        recipe = dataclasses.replace(recipe, seq_len=lm.backbone.max_sequence_length)
+    texts, y, label_map, table = cli_data.labeled_texts(
+        args.data, args.text_column, args.label_column
+    )
+    config.update(text_column=table.text_column, label_column=table.label_column)
+    texts, y = _sample(texts, y, label_map, args)
+    if pretrained is None:  # --scratch alone: tokenizer from the labeled texts
+        tokenizer = text_recipe.train_text_tokenizer(texts, recipe)
+        lm = text_recipe.build_language_model(tokenizer.vocabulary_size(), recipe, args.seed)
+    save_tokenizer(tokenizer, os.path.join(out, "tokenizer"))
+    ids = text_recipe.encode_texts(tokenizer, texts, recipe.seq_len)
+    epochs = args.epochs or (recipe.few_epochs if len(ids) <= FEW_LABELS else recipe.all_epochs)
+    print(
+        f"fine-tuning on {len(ids)} labeled texts, {len(label_map)} classes, {epochs} epochs",
+        flush=True,
+    )
+    pretrained_weights = not args.scratch
+    seed = args.seed + 1
+    if args.method == "adapters":
+        with strategy.scope():
+            keras.utils.set_random_seed(seed)
+            config = {**lm.backbone.get_config(), "adapter_dim": 16}
+            backbone = TransformerBackbone.from_config(config)
+            if pretrained_weights:
+                transfer_weights(lm.backbone, backbone, allow_missing=("*adapter*",))
+            model = TextClassifier(backbone, len(label_map), label_names=label_map.names)
+    else:
+        model = text_recipe.make_text_classifier(
+            lm, label_map.names, recipe, pretrained_weights, seed, strategy
+        )
+    callbacks = phase_callbacks(out, "finetune")
+    if args.method in ("auto", "full"):
+        text_recipe.finetune_text_classifier(
+            model, ids, y, recipe, epochs, pretrained_weights, args.seed, strategy, callbacks
+        )
+        return model
+    data = make_text_dataset(ids, y, recipe.batch_size, shuffle=True, seed=args.seed).repeat()
+    steps = max(1, -(-len(ids) // recipe.batch_size))
+    fit_kwargs = dict(x=data, steps_per_epoch=steps, verbose=0, callbacks=callbacks)
+    _compare_method(
+        model,
+        args,
+        fit_kwargs,
+        epochs=epochs,
+        lr_full=recipe.lr,
+        lr_head=10 * recipe.lr,
+        strategy=strategy,
+    )
+    return model
+
+
+def _compare_method(model, args, fit_kwargs, epochs, lr_full, lr_head, strategy):
+    """The PEFT and staged methods, through `ptft_keras.training.compare.finetune`."""
+    spec = compare.structure_spec(model, fit_kwargs, epochs, lr_full=lr_full, lr_head=lr_head)
+    if args.method == "lora" and not spec.lora_targets:
+        raise CliError("--method lora needs Dense layers in the encoder; this one has none.")
+    method = COMPARE_NAMES.get(args.method, args.method)
+    print(f"fine-tuning with --method {args.method} for {epochs} epochs", flush=True)
+    with strategy.scope():
+        compare.finetune(model, method, spec)
+
+
+def _sample(x, y, label_map, args):
+    if args.labels_per_class is None:
+        return x, y
+    budget = args.labels_per_class * len(label_map)
+    return sample_few_labels(x, y, budget, num_classes=len(label_map), seed=args.seed)

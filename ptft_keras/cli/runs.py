@@ -1,0 +1,198 @@
+"""Run directories: what every `ptft` step writes and the next step reads.
+
+    RUN/
+      config.json       every argument (defaults included), the kind of run, its modality,
+                        package versions, the data's fingerprint, the start and end times
+      autoencoder.keras | lm.keras | model.keras    the model of the step
+      tokenizer/        text runs: vocabulary.txt + tokenizer.json
+      metrics.jsonl     one JSON line per epoch and phase (and the final evaluation)
+      training_log.csv, tensorboard/<phase>/        Keras' CSV and TensorBoard logs
+      checkpoints/<phase>/ckpt-<epoch>/             crash-safe per-epoch checkpoints
+                                                    (removed when the phase completes)
+
+An existing RUN is refused unless `--overwrite` (it is deleted first, if it is a run
+directory or empty) or `--resume` (the same command and arguments; training continues
+from the last completed epoch of the phase it was in).
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+
+import keras
+
+from ptft_keras.training.callbacks import training_callbacks
+from ptft_keras.training.checkpointing import latest_valid_checkpoint
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+# Arguments that may differ between a run and its --resume.
+RESUME_FREE = ("resume", "overwrite", "strategy", "verbose")
+
+
+CREATED = []  # run directories this process created (removed again if a step fails early)
+
+
+class CliError(Exception):
+    """A mistake the user can fix; printed as `ptft: error: ...` without a traceback."""
+
+
+def prepare_run(out, args, kind, modality):
+    """Create (or reopen with --resume) the run directory `out`; write its config.json."""
+    out = os.path.abspath(out)
+    config = {
+        "kind": kind,
+        "modality": modality,
+        "args": {k: v for k, v in sorted(vars(args).items()) if not callable(v)},
+        "versions": versions(),
+        "started": _now(),
+    }
+    if os.path.exists(out):
+        if getattr(args, "resume", False):
+            previous = read_config(out)
+            changed = {
+                k: (previous["args"].get(k), v)
+                for k, v in config["args"].items()
+                if k not in RESUME_FREE and previous["args"].get(k) != v
+            }
+            if previous["kind"] != kind or changed:
+                raise CliError(
+                    f"--resume needs the same command and arguments as the run in {out}; "
+                    f"these differ (before, now): {changed or previous['kind']}"
+                )
+            config["started"] = previous.get("started")
+            config["resumed"] = previous.get("resumed", []) + [_now()]
+        elif getattr(args, "overwrite", False):
+            if os.path.isfile(out) or (os.listdir(out) and not os.path.isfile(_config_path(out))):
+                raise CliError(
+                    f"--overwrite refuses to delete {out}: it is not a ptft run directory "
+                    f"(no {CONFIG}); remove it yourself or choose another --out."
+                )
+            shutil.rmtree(out)
+        else:
+            raise CliError(f"{out} exists; pass --overwrite to replace it or --resume to continue.")
+    elif getattr(args, "resume", False):
+        raise CliError(f"--resume: {out} does not exist; run without --resume first.")
+    if not os.path.exists(out):
+        CREATED.append(out)
+    os.makedirs(out, exist_ok=True)
+    write_config(out, config)
+    return out, config
+
+
+def discard_unstarted_runs():
+    """Remove run directories this process created that hold no model and no checkpoint:
+    a step that stopped on a user error before training leaves nothing behind."""
+    for out in CREATED:
+        checkpoints = os.path.join(out, "checkpoints")
+        trained = any(name.endswith(".keras") for name in os.listdir(out)) or any(
+            files for _, _, files in os.walk(checkpoints) if "state.json" in files
+        )
+        if not trained:
+            shutil.rmtree(out, ignore_errors=True)
+
+
+def read_config(run, kind=None):
+    """The config.json of `run`; with `kind`, check the run is one (clear error if not)."""
+    path = _config_path(run)
+    if not os.path.isfile(path):
+        raise CliError(f"{run} is not a ptft run directory (no {CONFIG}).")
+    with open(path, encoding="utf-8") as f:
+        config = json.load(f)
+    if kind is not None and config.get("kind") not in ((kind,) if isinstance(kind, str) else kind):
+        raise CliError(f"{run} is a {config.get('kind')} run; expected a {kind} run here.")
+    if kind is not None and "finished" not in config:
+        raise CliError(f"{run} did not finish (no model saved); rerun it with --resume.")
+    return config
+
+
+def write_config(run, config):
+    with open(_config_path(run), "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, sort_keys=True, default=str)
+
+
+def finish(run, config, **summary):
+    """Record the end time and a summary of the step in config.json."""
+    config.update(summary, finished=_now())
+    write_config(run, config)
+
+
+def completed_epochs(run, phase):
+    """Epochs of `phase` already checkpointed in `run` (0 when starting afresh)."""
+    found = latest_valid_checkpoint(os.path.join(run, "checkpoints", phase))
+    return 0 if found is None else int(found[1]["epoch"])
+
+
+class MetricsLog(keras.callbacks.Callback):
+    """Append `{"phase", "epoch", <metrics>, "seconds"}` to RUN/metrics.jsonl per epoch."""
+
+    def __init__(self, run, phase):
+        super().__init__()
+        self.path = os.path.join(run, METRICS)
+        self.phase = phase
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"phase": self.phase, "epoch": epoch + 1}
+        record.update({k: float(v) for k, v in (logs or {}).items()})
+        record["seconds"] = round(time.perf_counter() - self.start, 3)
+        append_metrics(os.path.dirname(self.path), record)
+
+
+def append_metrics(run, record):
+    with open(os.path.join(run, METRICS), "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def phase_callbacks(run, phase):
+    """Checkpoints (resumable), CSV + TensorBoard logs, metrics.jsonl, one line an epoch."""
+    callbacks = training_callbacks(os.path.join(run, "checkpoints", phase), verbose=True)
+    callbacks.append(MetricsLog(run, phase))
+    if keras.backend.backend() == "tensorflow":  # Keras' TensorBoard writer needs TF
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(run, "tensorboard", phase)))
+    return callbacks
+
+
+def fingerprint(path):
+    """SHA-256 over what a data path holds: a file's bytes, or a folder's file names and
+    sizes (fast for large image folders; a changed file of the same size goes unnoticed)."""
+    digest = hashlib.sha256()
+    path = os.path.abspath(path)
+    if os.path.isfile(path):
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return {"path": path, "files": 1, "sha256": digest.hexdigest()}
+    count = 0
+    for root, dirs, names in os.walk(path):
+        dirs.sort()
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            digest.update(f"{os.path.relpath(full, path)}\0{os.path.getsize(full)}\n".encode())
+            count += 1
+    return {"path": path, "files": count, "sha256": digest.hexdigest()}
+
+
+def versions():
+    found = {"python": platform.python_version(), "keras_backend": keras.backend.backend()}
+    for name in ("ptft_keras", "keras", "tensorflow", "keras_hub", "numpy", "jax"):
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        found[name] = getattr(module, "__version__", "unknown")
+    return found
+
+
+def _config_path(run):
+    return os.path.join(run, CONFIG)
+
+
+def _now():
+    return datetime.datetime.now().isoformat(timespec="seconds")

@@ -1,0 +1,136 @@
+"""The `ptft` command line: help, errors users cause, run directories, kill -9 + --resume.
+
+Each command runs as a subprocess (`python -m ptft_keras.cli`), as users run it. The
+end-to-end walkthroughs on real data are in test_cli_end_to_end.py (slow).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.tf_only
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def ptft(*args, cwd, check=True, timeout=900):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
+    run = subprocess.run(
+        [sys.executable, "-m", "ptft_keras.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(cwd),
+        env=env,
+    )
+    if check:
+        assert run.returncode == 0, (run.stdout[-2000:], run.stderr[-3000:])
+    return run
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """Real bundled MNIST digits as PNG folders, 16x16 (small and fast)."""
+    root = tmp_path_factory.mktemp("digits")
+    ptft("demo-data", "mnist", "--out", root / "mnist", "--size", 16, cwd=root)
+    return root / "mnist"
+
+
+def test_help_reads_well(tmp_path):
+    top = ptft("--help", cwd=tmp_path).stdout
+    for command in ("pretrain", "finetune", "evaluate", "export", "predict", "demo-data"):
+        assert command in top
+    finetune = ptft("finetune", "--help", cwd=tmp_path).stdout
+    for flag in ("--unlabeled", "--method", "--semi-supervised", "--text-column", "--scratch"):
+        assert flag in finetune
+    assert "--steps" in ptft("pretrain", "text", "--help", cwd=tmp_path).stdout
+
+
+def test_errors_users_cause_are_named(digits, tmp_path):
+    def error(*args):
+        run = ptft(*args, cwd=tmp_path, check=False)
+        assert run.returncode == 2, (run.stdout, run.stderr[-2000:])
+        message = run.stderr.strip().splitlines()[-1]
+        assert message.startswith("ptft: error: "), run.stderr[-2000:]
+        return message
+
+    assert "'nowhere' does not exist" in error(
+        "pretrain", "image", "--data", "nowhere", "--out", "r"
+    )
+    (tmp_path / "empty").mkdir()
+    assert "No images found" in error("pretrain", "image", "--data", "empty", "--out", "r")
+    one = tmp_path / "one" / "cat"
+    one.mkdir(parents=True)
+    os.link(next((digits / "labeled" / "3").iterdir()), one / "a.png")
+    assert "at least 2 classes" in error("finetune", "--scratch", "--data", "one", "--out", "r")
+    (tmp_path / "t.csv").write_text("text,label\nhello,a\nbye,b\n")
+    assert "no label column 'mood'" in error(
+        "finetune", "--scratch", "--data", "t.csv", "--label-column", "mood", "--out", "r"
+    )
+    assert "This is a text run" in error("pretrain", "text", "--data", digits, "--out", "r")
+    assert "This is an image run" in error("pretrain", "image", "--data", "t.csv", "--out", "r")
+    assert "is not a ptft run directory" in error(
+        "finetune", "empty", "--data", "t.csv", "--out", "r"
+    )
+    assert "needs a PRETRAINED_RUN" in error("finetune", "--data", "t.csv", "--out", "r")
+
+
+def _weights(path):
+    import keras
+
+    import ptft_keras  # noqa: F401  registers the model classes for load_model
+
+    model = keras.saving.load_model(str(path), compile=False)
+    return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+
+def test_kill_9_during_pretrain_then_resume_ends_with_the_same_weights(digits, tmp_path):
+    command = [
+        "pretrain",
+        "image",
+        "--data",
+        digits / "labeled",
+        "--epochs",
+        5,
+        "--pretrain-batch-size",
+        16,
+        "--latent-dim",
+        8,
+    ]
+    ptft(*command, "--out", tmp_path / "whole", cwd=tmp_path)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
+    run_dir = tmp_path / "killed"
+    args = [sys.executable, "-m", "ptft_keras.cli", *map(str, command), "--out", str(run_dir)]
+    process = subprocess.Popen(
+        args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    checkpoint = run_dir / "checkpoints" / "pretrain" / "ckpt-2"
+    deadline = time.time() + 600
+    while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)  # kill -9, mid-run
+    process.wait()
+    assert checkpoint.exists() and not (run_dir / "autoencoder.keras").exists()
+    refused = ptft(*command, "--out", run_dir, cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    resumed = ptft(*command, "--out", run_dir, "--resume", cwd=tmp_path)
+    assert "resuming after epoch" in resumed.stdout
+    epochs = [json.loads(line)["epoch"] for line in open(run_dir / "metrics.jsonl")]
+    assert epochs[-1] == 5 and epochs[0] == 1  # logs of both processes, one per epoch
+    for a, b in zip(
+        _weights(run_dir / "autoencoder.keras"),
+        _weights(tmp_path / "whole" / "autoencoder.keras"),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["resumed"] and config["data"]["files"] == 100
+    changed = ptft(
+        *command[:-2], "--latent-dim", 9, "--out", run_dir, "--resume", cwd=tmp_path, check=False
+    )
+    assert changed.returncode == 2 and "latent_dim" in changed.stderr

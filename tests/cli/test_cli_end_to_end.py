@@ -1,0 +1,161 @@
+"""The `ptft` walkthroughs end to end on real data, as subprocesses (slow: minutes each).
+
+Images: the bundled MNIST digits as 32x32 RGB PNG folders. Text: a CSV with string labels
+and 3 classes (SST-2 negative / positive sentences, IMDb review sentences). Each asserts
+an accuracy floor from `ptft evaluate` and that the exported SavedModel, reloaded in a
+fresh process without ptft_keras, labels the test data exactly as `ptft evaluate` did.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.cli.test_cli import ptft
+from tests.training.test_recipes_end_to_end import _three_class_rows, _write_csv
+
+pytestmark = [pytest.mark.tf_only, pytest.mark.slow]
+
+SERVE = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401
+path, inputs = sys.argv[1:]
+signature = tf.saved_model.load(path).signatures["serving_default"]
+if inputs.endswith(".npy"):
+    out = signature(images=tf.constant(np.load(inputs)))
+else:
+    out = signature(text=tf.constant(json.load(open(inputs))))
+print(json.dumps({"labels": [v.decode() for v in out["label"].numpy()],
+                  "imported": any(m.startswith("ptft_keras") for m in sys.modules)}))
+"""
+
+
+def served_labels(path, inputs, cwd):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
+    run = subprocess.run(
+        [sys.executable, "-c", SERVE, str(path), str(inputs)],
+        capture_output=True,
+        text=True,
+        cwd=str(cwd),
+        env=env,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["imported"] is False
+    return result["labels"]
+
+
+def evaluated(run_dir):
+    with open(os.path.join(run_dir, "evaluation", "metrics.json")) as f:
+        return json.load(f)
+
+
+@pytest.mark.timeout(2700)
+def test_image_walkthrough(tmp_path):
+    ptft("demo-data", "mnist", "--out", "data", "--size", 32, "--channels", 3, cwd=tmp_path)
+    ptft(
+        "pretrain", "image", "--data", "data/unlabeled", "--out", "pre", "--epochs", 4, cwd=tmp_path
+    )
+    ptft(
+        "finetune",
+        "pre",
+        "--data",
+        "data/labeled",
+        "--unlabeled",
+        "data/unlabeled",
+        "--out",
+        "ft",
+        "--self-train-rounds",
+        1,
+        "--self-train-steps",
+        200,
+        cwd=tmp_path,
+    )
+    assert json.loads((tmp_path / "ft" / "config.json").read_text())["semi_supervised"] == (
+        "self-training"
+    )
+    out = ptft("evaluate", "ft", "--data", "data/test", cwd=tmp_path).stdout
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("accuracy ")
+    accuracy = float(last.split()[1])
+    assert accuracy >= 0.85, out  # 10 classes, 100 labels; chance 0.10
+    for name in ("confusion_matrix.png", "metrics.json"):
+        assert (tmp_path / "ft" / "evaluation" / name).exists()
+    assert (tmp_path / "pre" / "reconstructions.png").exists()
+    ptft("export", "ft", "--out", "exported", cwd=tmp_path)
+    # The same test images, as uint8 pixels, through the SavedModel in a fresh process.
+    from ptft_keras.data import images as image_data
+
+    folder = image_data.scan_image_folder(tmp_path / "data" / "test")
+    pixels, labels = image_data.load_images(folder, image_data.infer_image_spec(folder))
+    np.save(tmp_path / "pixels.npy", np.round(pixels * 255).astype("uint8"))
+    served = served_labels(tmp_path / "exported", tmp_path / "pixels.npy", tmp_path)
+    names = folder.label_map.names
+    served_accuracy = np.mean([names.index(s) == y for s, y in zip(served, labels, strict=True)])
+    assert abs(served_accuracy - accuracy) < 1e-4, (served_accuracy, accuracy)
+    one = sorted((tmp_path / "data" / "test" / "7").iterdir())[0]
+    predicted = ptft("predict", "ft", one, cwd=tmp_path).stdout.strip().split("\t")
+    assert predicted[2] == str(one) and 0 < float(predicted[1]) <= 1
+
+
+@pytest.mark.timeout(2700)
+def test_text_walkthrough(shared_data_dir, tmp_path):
+    rows = _three_class_rows(shared_data_dir, per_class=1100)
+    _write_csv(tmp_path / "test.csv", rows[:300])
+    _write_csv(tmp_path / "train.csv", rows[300:])
+    (tmp_path / "corpus.txt").write_text("\n".join(text for text, _ in rows[300:]))
+    ptft(
+        "pretrain",
+        "text",
+        "--data",
+        "corpus.txt",
+        "--out",
+        "lm",
+        "--epochs",
+        5,
+        "--hidden",
+        64,
+        "--heads",
+        2,
+        "--intermediate",
+        128,
+        "--vocab-size",
+        2000,
+        "--seq-len",
+        48,
+        cwd=tmp_path,
+    )
+    ptft(
+        "finetune",
+        "lm",
+        "--data",
+        "train.csv",
+        "--labels-per-class",
+        200,
+        "--out",
+        "ft",
+        "--epochs",
+        20,
+        cwd=tmp_path,
+    )
+    out = ptft("evaluate", "ft", "--data", "test.csv", cwd=tmp_path).stdout
+    accuracy = float(out.strip().splitlines()[-1].split()[1])
+    report = evaluated(tmp_path / "ft")
+    assert sorted(report["per_class"]) == ["imdb-user-review", "negative", "positive"]
+    assert accuracy >= 0.50, out  # 3 classes: chance 0.33 (library run: 0.607)
+    ptft("export", "ft", "--out", "exported", cwd=tmp_path)
+    texts = [text for text, _ in rows[:300]]
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    served = served_labels(tmp_path / "exported", tmp_path / "texts.json", tmp_path)
+    served_accuracy = np.mean(
+        [s == label for s, (_, label) in zip(served, rows[:300], strict=True)]
+    )
+    assert abs(served_accuracy - accuracy) < 1e-4, (served_accuracy, accuracy)
+    predicted = ptft("predict", "ft", "a moving , beautifully acted film", cwd=tmp_path).stdout
+    assert predicted.split("\t")[0] in ("imdb-user-review", "negative", "positive")
