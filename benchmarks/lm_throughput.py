@@ -37,6 +37,16 @@ SIZES = {
         steps=8,  # ~0.1 s a step on a CPU: compute, not per-step overhead, dominates
         dtype="float32",  # bf16 matmuls are emulated (slow) on most CPUs
     ),
+    "cpu_default": dict(  # the text recipe's corpus pretraining (TextRecipe defaults)
+        num_layers=2,
+        hidden_dim=128,
+        num_heads=4,
+        vocabulary_size=4000,
+        sequence_length=128,
+        batch_size=64,
+        steps=10,
+        dtype="float32",
+    ),
     "full": dict(
         num_layers=12,
         hidden_dim=768,
@@ -89,15 +99,17 @@ def build_keras_hub(cfg):
     return keras.Model(backbone.inputs, logits), backbone.count_params()
 
 
-def compile_lm(model, steps_per_execution):
-    """The same compile call for both peers (the anchor's, no metrics)."""
+def compile_lm(model, steps_per_execution, xla="on"):
+    """The same compile call for both peers (the anchor's, no metrics). `xla="off"` gives
+    `jit_compile=False` (on JAX Keras always jits the step; XLA is JAX's only compiler)."""
     import keras
 
+    jit = "auto" if keras.backend.backend() == "torch" else xla == "on"
     model.compile(
         optimizer=keras.optimizers.AdamW(3e-4),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         weighted_metrics=None,
-        jit_compile="auto" if keras.backend.backend() == "torch" else True,
+        jit_compile=jit,
         steps_per_execution=steps_per_execution,
     )
 
@@ -140,6 +152,12 @@ def parse_args(argv):
         default="auto",
         help="keras.config flash-attention switch (read by keras-hub's attention layer; "
         "ours asks keras.ops.dot_product_attention to decide)",
+    )
+    parser.add_argument(
+        "--xla",
+        choices=("on", "off"),
+        default="on",
+        help="jit_compile for both peers (TensorFlow: XLA vs graph mode; JAX always jits)",
     )
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset")
     parser.add_argument("--peak-tflops", type=float, default=None, help="for MFU (GPU: 989)")
@@ -187,7 +205,7 @@ def main(argv=None):
     for name in peers:
         keras.utils.set_random_seed(0)
         models[name], params[name] = builders[name](cfg)
-        compile_lm(models[name], args.steps_per_execution)
+        compile_lm(models[name], args.steps_per_execution, args.xla)
         runs[name] = lambda m=models[name]: fit_tokens_per_second(m, x, y, cfg)
     runs = common.run_interleaved(runs, args.repeats, warmup=1)
     measured = {name: common.by_key(runs[name])["wall"] for name in peers}
@@ -225,6 +243,7 @@ def main(argv=None):
         "repeats": args.repeats,
         "steps_per_execution": args.steps_per_execution,
         "flash": args.flash,
+        "xla": args.xla,
         "peak_tflops": peak,
         "machine": common.machine_info(),
         "peers": results,

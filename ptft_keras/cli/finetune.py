@@ -30,7 +30,10 @@ from ptft_keras.transfer.weights import transfer_weights
 
 METHODS = ("auto", "probe", "full", "lp-ft", "gradual", "llrd", "lora", "bitfit", "adapters")
 COMPARE_NAMES = {"lp-ft": "lp_ft", "gradual": "gradual_unfreezing", "probe": "linear_probe"}
-SEMI_SUPERVISED = ("auto", "none", "self-training")
+SEMI_SUPERVISED = ("auto", "none", "fixmatch", "self-training", "uda")
+IMAGE_SEMI = ("fixmatch", "self-training")
+TEXT_SEMI = ("uda",)
+UNLABELED_TEXTS = 20_000  # --unlabeled texts read for UDA (a pass over them is ~800 steps)
 IMAGE_FIELDS = (
     "probe_steps",
     "finetune_steps",
@@ -39,8 +42,23 @@ IMAGE_FIELDS = (
     "max_shift",
     "self_train_rounds",
     "self_train_steps",
+    "fixmatch_steps",
+    "fixmatch_mu",
+    "fixmatch_threshold",
+    "fixmatch_learning_rate",
+    "fixmatch_ema",
+    "fixmatch_strength",
 )
-TEXT_FIELDS = ("lr", "scratch_lr", "layer_decay", "pooling")
+TEXT_FIELDS = (
+    "lr",
+    "scratch_lr",
+    "layer_decay",
+    "pooling",
+    "uda_steps",
+    "uda_mu",
+    "uda_threshold",
+    "uda_lr",
+)
 FEW_LABELS = 5000  # text: up to this many labels, the recipe's few-label epochs (20), else 3
 
 
@@ -66,7 +84,8 @@ def add_parser(subparsers, common):
         "--semi-supervised",
         choices=SEMI_SUPERVISED,
         default="auto",
-        help="auto: self-training when --unlabeled is given (images)",
+        help="auto: fixmatch for images when --unlabeled is given, none for text; fixmatch "
+        "and self-training are for images, uda for text (docs/finetuning.md)",
     )
     parser.add_argument("--scratch", action="store_true", help="random encoder, same model")
     parser.add_argument("--text-column", default=None)
@@ -94,12 +113,15 @@ def finetune(args):
         cli_data.check_modality(args.unlabeled, modality)
     semi = args.semi_supervised
     if semi == "auto":
-        semi = "self-training" if args.unlabeled and modality == "image" else "none"
-    if semi != "none" and (modality != "image" or args.unlabeled is None):
+        semi = "fixmatch" if args.unlabeled and modality == "image" else "none"
+    allowed = IMAGE_SEMI if modality == "image" else TEXT_SEMI
+    if semi != "none" and semi not in allowed:
         raise CliError(
-            f"--semi-supervised {semi} needs --unlabeled and image data; for text, use "
-            f"--semi-supervised none."
+            f"--semi-supervised {semi} is not for {modality} data; use one of "
+            f"{', '.join(allowed)} or none."
         )
+    if semi != "none" and args.unlabeled is None:
+        raise CliError(f"--semi-supervised {semi} needs --unlabeled (the unlabeled pool).")
     out, config = prepare_run(args.out, args, "finetune", modality)
     keras.utils.set_random_seed(args.seed)
     strategy = get_strategy(args.strategy)
@@ -179,7 +201,9 @@ def _finetune_images(args, out, config, pretrained, semi, strategy):
 
 
 def _finetune_text(args, out, config, pretrained, semi, strategy):
-    recipe = recipe_from_args(text_recipe.TextRecipe, args, batch_size=args.batch_size)
+    recipe = recipe_from_args(
+        text_recipe.TextRecipe, args, batch_size=args.batch_size, semi_supervised=semi
+    )
     if pretrained is not None:
         tokenizer = load_tokenizer(os.path.join(args.pretrained_run, "tokenizer"))
         lm = keras.saving.load_model(os.path.join(args.pretrained_run, "lm.keras"), compile=False)
@@ -218,6 +242,12 @@ def _finetune_text(args, out, config, pretrained, semi, strategy):
         text_recipe.finetune_text_classifier(
             model, ids, y, recipe, epochs, pretrained_weights, args.seed, strategy, callbacks
         )
+        if semi == "uda":
+            texts = cli_data.unlabeled_texts(args.unlabeled, args.text_column, UNLABELED_TEXTS)
+            print(f"UDA consistency training on {len(texts)} unlabeled texts", flush=True)
+            unlabeled = text_recipe.encode_texts(tokenizer, texts, recipe.seq_len)
+            callbacks = phase_callbacks(out, "uda")
+            text_recipe.uda(model, ids, y, unlabeled, recipe, args.seed, strategy, callbacks)
         return model
     data = make_text_dataset(ids, y, recipe.batch_size, shuffle=True, seed=args.seed).repeat()
     steps = max(1, -(-len(ids) // recipe.batch_size))

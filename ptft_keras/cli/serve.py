@@ -66,7 +66,7 @@ def load_run(run):
 def predict_probabilities(model, inputs, tokenizer=None, batch_size=256):
     """Softmax probabilities for image arrays or text strings."""
     if tokenizer is not None:
-        ids = text_recipe.encode_texts(tokenizer, inputs, model.backbone.max_sequence_length)
+        ids = text_recipe.encode_texts(tokenizer, inputs, model.sequence_length)
         inputs = text_recipe.model_inputs(ids)
     logits = model.predict(inputs, batch_size=batch_size, verbose=0)
     return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))

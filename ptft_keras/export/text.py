@@ -62,8 +62,9 @@ def export_text_classifier(
         tokenizer: the WordPiece tokenizer the model was trained with (its normaliser
             comes with it).
         path: output directory; an existing path is an error unless `overwrite=True`.
-        sequence_length: the length texts are packed to; default the backbone's
-            `max_sequence_length` (the training length).
+        sequence_length: the length texts are packed to; default the classifier's
+            `sequence_length` (the fine-tuning length), else the backbone's
+            `max_sequence_length`.
         label_names: class names; default `model.label_names`, else "0", "1", ...
 
     Returns:
@@ -71,7 +72,7 @@ def export_text_classifier(
     """
     backbone = getattr(model, "backbone", None)
     max_length = getattr(backbone, "max_sequence_length", None)
-    sequence_length = sequence_length or max_length
+    sequence_length = sequence_length or getattr(model, "sequence_length", None) or max_length
     if sequence_length is None:
         raise ValueError(f"Pass sequence_length= (the training length) for {model.name!r}.")
     if max_length is not None and sequence_length > max_length:

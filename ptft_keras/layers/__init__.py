@@ -1,12 +1,15 @@
 """Reusable layers (keras.ops only, every backend): Transformer block, embeddings, adapters,
-noise, cosine logits, sequence pooling and the masked-LM head pieces."""
+noise, cosine logits, sequence pooling, the masked-LM head pieces and the strong views of
+consistency training (images and tokens)."""
 
 from ptft_keras.layers.bottleneck_adapter import BottleneckAdapter
 from ptft_keras.layers.cosine_logits import CosineLogits
 from ptft_keras.layers.embeddings import PositionEmbedding
+from ptft_keras.layers.image_augmentation import StrongAugment
 from ptft_keras.layers.mlm_head import GatherPositions, VocabularyBias
 from ptft_keras.layers.noise import MaskingNoise
 from ptft_keras.layers.pooling import SequencePooling
+from ptft_keras.layers.token_augmentation import TokenAugmentation
 from ptft_keras.layers.transformer_block import FeedForward, FusedSelfAttention, TransformerBlock
 
 __all__ = [
@@ -18,6 +21,8 @@ __all__ = [
     "MaskingNoise",
     "PositionEmbedding",
     "SequencePooling",
+    "StrongAugment",
+    "TokenAugmentation",
     "TransformerBlock",
     "VocabularyBias",
 ]

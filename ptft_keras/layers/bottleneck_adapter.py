@@ -7,7 +7,7 @@ Learning for NLP").
 zero-initialised (kernel and bias), so a freshly inserted adapter is the identity: adding
 adapters to a pretrained backbone does not change its outputs until they are trained.
 Only the adapter (and usually LayerNorm and the head) is trained; see
-`ptft_keras.peft.methods.apply_adapter_tuning`.
+`ptft_keras.peft.methods.adapter_tuning`.
 """
 
 import keras

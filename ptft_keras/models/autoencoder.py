@@ -12,7 +12,7 @@ corruption is applied only in training, and the target is always the clean image
 
 `latent_dim=64, latent_activation=None` is what the MNIST recipe uses: frozen, that
 compact code classifies far better than a random encoder's, while the default 7x7x64
-feature map is about as good random as trained (README, section `mnist`).
+feature map is about as good random as trained (docs/images.md).
 
 Images are float32 scaled as the model's `ImageSpec` says (`ptft_keras.specs`): in [0, 1]
 (`"unit"`: sigmoid output, binary cross-entropy) or standardised per channel

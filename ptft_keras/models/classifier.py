@@ -11,8 +11,8 @@ The default head is a *cosine* classifier: L2-normalised features against L2-nor
 class weights, times a fixed scale (inverse temperature). It is scale-free in the
 features, so a pretrained encoder's feature magnitude does not matter, and it can be
 initialised from class-mean prototypes of the labelled features ("weight imprinting",
-Qi et al. 2018), which is a good classifier before any gradient step. See the README
-section `mnist` for the measurements behind these defaults.
+Qi et al. 2018), which is a good classifier before any gradient step. See
+docs/images.md for the measurements behind these defaults.
 
 The head and loss helpers live in `ptft_keras.models.heads`, shared with the text
 classifier.

@@ -3,7 +3,7 @@
 A plain (denoising) autoencoder learns to redraw pixels, so its code keeps *where* the
 strokes are as much as *which digit* it is; with few labels, a classifier fine-tuned
 with shift augmentation learns that invariance itself, and the pretraining stops
-paying off (README, section `mnist`). A contrastive term (SimCLR, Chen et al. 2020)
+paying off (docs/images.md). A contrastive term (SimCLR, Chen et al. 2020)
 makes the pretraining itself augmentation-aware: two random augmentations of the same
 image must map close together and away from the other images of the batch.
 

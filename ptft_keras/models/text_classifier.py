@@ -41,6 +41,10 @@ class TextClassifier(keras.Model):
         loss: `"crossentropy"` or `"hinge"`: the default loss of `compile()`.
         label_names: the class names in id order (default `"0"`, `"1"`, ...); stored
             with the model and returned by its export.
+        sequence_length: the length texts are packed to for this classifier, in
+            fine-tuning and in serving (default and maximum: the backbone's
+            `max_sequence_length`). Stored with the model, so the export and
+            `ptft predict` pack texts exactly as training did.
 
     Inputs `{"token_ids", "padding_mask"}` (from `ptft_keras.data.tokenizer.TextEncoder`);
     outputs logits `(batch, num_classes)`. Layer names: `backbone`, `pooling`, `head`.
@@ -55,6 +59,7 @@ class TextClassifier(keras.Model):
         head_dropout=0.1,
         loss="crossentropy",
         label_names=None,
+        sequence_length=None,
         **kwargs,
     ):
         if not isinstance(backbone, TransformerBackbone):
@@ -68,6 +73,13 @@ class TextClassifier(keras.Model):
         if loss not in LOSSES:
             raise ValueError(f"`loss` must be one of {LOSSES}, received {loss!r}.")
         mode = pooling if pooling != "auto" else ("last" if backbone.causal else "mean")
+        max_length = backbone.max_sequence_length
+        sequence_length = max_length if sequence_length is None else sequence_length
+        if not isinstance(sequence_length, int) or not 2 <= sequence_length <= max_length:
+            raise ValueError(
+                f"`sequence_length` must be an int in [2, {max_length}] (the backbone's "
+                f"max_sequence_length), received {sequence_length!r}."
+            )
         names = label_names if label_names is not None else [str(i) for i in range(num_classes)]
         if len(names) != num_classes:
             raise ValueError(f"{len(names)} label_names for num_classes={num_classes}: {names}.")
@@ -94,6 +106,7 @@ class TextClassifier(keras.Model):
         self.head_dropout = head_dropout
         self.loss_name = loss
         self.label_names = LabelMap(names).names
+        self.sequence_length = sequence_length
         self.transfer_report = None
 
     def compile(self, optimizer="adamw", loss=None, metrics=("accuracy",), **kwargs):
@@ -115,6 +128,7 @@ class TextClassifier(keras.Model):
             "head_dropout": self.head_dropout,
             "loss": self.loss_name,
             "label_names": list(self.label_names),
+            "sequence_length": self.sequence_length,
         }
 
     @classmethod
@@ -139,9 +153,10 @@ class TextClassifier(keras.Model):
             source: a `CausalLM` / `MaskedLM` / `TextClassifier` (anything with a
                 `.backbone`), a `TransformerBackbone`, or a path to a `.keras` file of one.
             num_classes: classes of the new head (initialised fresh).
-            vocabulary_size / sequence_length: what the classifier's inputs will be (the
-                tokenizer's vocabulary and the encoder's sequence length). If given and the
-                checkpoint differs, a `ValueError` names both values.
+            vocabulary_size: the tokenizer's vocabulary size; if given and the checkpoint's
+                differs, a `ValueError` names both values.
+            sequence_length: the length texts are packed to (default: the checkpoint's
+                `max_sequence_length`); longer than the checkpoint's is a `ValueError`.
             dropout: backbone dropout for fine-tuning (default: the checkpoint's).
             **kwargs: `TextClassifier` arguments (pooling, head, head_dropout, loss).
 
@@ -163,18 +178,21 @@ class TextClassifier(keras.Model):
                 f"(CausalLM, MaskedLM, TextClassifier); received {type(source).__name__}."
             )
         config = source_backbone.get_config()
-        for name, wanted, key in (
-            ("vocabulary_size", vocabulary_size, "vocabulary_size"),
-            ("sequence_length", sequence_length, "max_sequence_length"),
-        ):
-            if wanted is not None and wanted != config[key]:
-                raise ValueError(
-                    f"The checkpoint's {key} is {config[key]} but the classifier's "
-                    f"{name} is {wanted}; pretrain with the same tokenizer and sequence "
-                    "length, or build the classifier to match the checkpoint."
-                )
+        if vocabulary_size is not None and vocabulary_size != config["vocabulary_size"]:
+            raise ValueError(
+                f"The checkpoint's vocabulary_size is {config['vocabulary_size']} but the "
+                f"classifier's vocabulary_size is {vocabulary_size}; fine-tune with the "
+                "tokenizer the checkpoint was pretrained with."
+            )
+        if sequence_length is not None and sequence_length > config["max_sequence_length"]:
+            raise ValueError(
+                f"The checkpoint's max_sequence_length is {config['max_sequence_length']} but "
+                f"the classifier's sequence_length is {sequence_length}; pretrain with "
+                "longer sequences or pack texts to at most the checkpoint's length."
+            )
         if dropout is not None:
             config["dropout"] = dropout
-        classifier = cls(TransformerBackbone.from_config(config), num_classes, **kwargs)
+        backbone = TransformerBackbone.from_config(config)
+        classifier = cls(backbone, num_classes, sequence_length=sequence_length, **kwargs)
         classifier.transfer_report = transfer_weights(source_backbone, classifier.backbone)
         return classifier

@@ -96,7 +96,7 @@ def add_strategy_arguments(parser):
         "--strategy",
         default="auto",
         choices=STRATEGY_NAMES,
-        help="distribution strategy (see README 'distribution'); batch sizes are global",
+        help="distribution strategy (see docs/distribution.md); batch sizes are global",
     )
     parser.add_argument(
         "--xla", action="store_true", help="compile the train step with XLA (jit_compile=True)"
@@ -163,7 +163,7 @@ def _new_tf_strategy(tf, name, tpu_address):
         if not config or not config.get("cluster"):
             raise RuntimeError(
                 "Strategy 'multi_worker' needs TF_CONFIG with a 'cluster' and a 'task' "
-                "(see README 'distribution'); TF_CONFIG is not set. Use 'mirrored' on one machine."
+                "(see docs/distribution.md); TF_CONFIG is not set. Use 'mirrored' on one machine."
             )
         return _fit_safe(tf, tf.distribute.MultiWorkerMirroredStrategy)()
     return _tpu_strategy(tf, tpu_address)

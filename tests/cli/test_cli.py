@@ -78,6 +78,16 @@ def test_errors_users_cause_are_named(digits, tmp_path):
         "finetune", "empty", "--data", "t.csv", "--out", "r"
     )
     assert "needs a PRETRAINED_RUN" in error("finetune", "--data", "t.csv", "--out", "r")
+    labeled = digits / "labeled"
+    assert "fixmatch is not for text data; use one of uda or none" in error(
+        "finetune", "--scratch", "--data", "t.csv", "--semi-supervised", "fixmatch", "--out", "r"
+    )
+    assert "uda is not for image data" in error(
+        "finetune", "--scratch", "--data", labeled, "--semi-supervised", "uda", "--out", "r"
+    )
+    assert "fixmatch needs --unlabeled" in error(
+        "finetune", "--scratch", "--data", labeled, "--semi-supervised", "fixmatch", "--out", "r"
+    )
 
 
 def _weights(path):

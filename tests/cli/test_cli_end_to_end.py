@@ -71,14 +71,12 @@ def test_image_walkthrough(tmp_path):
         "data/unlabeled",
         "--out",
         "ft",
-        "--self-train-rounds",
-        1,
-        "--self-train-steps",
-        200,
+        "--fixmatch-steps",
+        300,
         cwd=tmp_path,
     )
     assert json.loads((tmp_path / "ft" / "config.json").read_text())["semi_supervised"] == (
-        "self-training"
+        "fixmatch"  # the default when --unlabeled is given
     )
     out = ptft("evaluate", "ft", "--data", "data/test", cwd=tmp_path).stdout
     last = out.strip().splitlines()[-1]

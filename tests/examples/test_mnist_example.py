@@ -14,14 +14,14 @@ def test_smoke_run_prints_table_writes_plots_and_exports(tmp_path, capsys):
     out, export = tmp_path / "run", tmp_path / "export"
     argv = ["--smoke", "--output-dir", str(out), "--export-dir", str(export)]
     rows = example.main(argv + ["--budgets", "20"])
-    methods = ["frozen encoder", "fine-tune", "+ self-training"]
+    methods = ["frozen encoder", "fine-tune", "+ FixMatch"]
     expected = [(20, init, m) for init in ("pretrained", "scratch") for m in methods]
     assert [(r[0], r[1], r[2]) for r in rows] == expected
     # Seconds of training, yet far above chance (0.10) on the held-out digits: the
     # pretrained encoder's imprinted prototypes alone (measured 0.62 on this smoke run).
     assert rows[0][3] >= 0.3, rows
     printed = capsys.readouterr().out
-    assert "Test accuracy" in printed and "+ self-training" in printed
+    assert "Test accuracy" in printed and "+ FixMatch" in printed
     for name in ("results.png", "reconstructions.png"):
         with open(out / name, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"

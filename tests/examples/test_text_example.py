@@ -76,15 +76,15 @@ def test_smoke_masked_lm_with_layer_decay(shared_data_dir, capsys):
             "masked",
             "--mask-rate",
             "0.4",
-            "--pretrain-corpus",
-            "phrases",
+            "--corpus",
+            "sst2",
             "--layer-decay",
             "0.5",
         ]
     )
     assert [r["budget"] for r in rows] == [20, "all"]  # --smoke sets the budgets
     out = capsys.readouterr().out
-    assert "pretraining a masked LM" in out and "over 1500 phrases" in out
+    assert "pretraining a masked LM" in out and "SST-2 train sentences" in out
 
 
 def test_bad_budget_is_rejected_clearly(shared_data_dir, tmp_path):

@@ -102,8 +102,9 @@ def test_checkpoint_mismatch_errors_name_both_values():
     lm = MaskedLM(_backbone())
     with pytest.raises(ValueError, match="vocabulary_size is 64 .*vocabulary_size is 100"):
         TextClassifier.from_pretrained(lm, 2, vocabulary_size=100)
-    with pytest.raises(ValueError, match="max_sequence_length is 32 .*sequence_length is 16"):
-        TextClassifier.from_pretrained(lm, 2, sequence_length=16)
+    with pytest.raises(ValueError, match="max_sequence_length is 32 .*sequence_length is 64"):
+        TextClassifier.from_pretrained(lm, 2, sequence_length=64)
+    assert TextClassifier.from_pretrained(lm, 2, sequence_length=16).sequence_length == 16
     with pytest.raises(ValueError, match="TransformerBackbone"):
         TextClassifier.from_pretrained(keras.Sequential([keras.layers.Dense(2)]), 2)
     with pytest.raises(ValueError, match=".keras"):
@@ -129,3 +130,12 @@ def test_variable_keys_are_the_same_for_every_backbone_built_in_a_session():
     first_keys, second_keys = list(variable_map(first)), list(variable_map(second))
     assert first_keys == second_keys
     assert "backbone/block_0/attention/qkv/kernel" in first_keys
+
+
+@pytest.mark.parametrize("length", [1, 33, 8.0])
+def test_sequence_length_is_checked_and_saved(length, tmp_path):
+    with pytest.raises(ValueError, match=r"`sequence_length` must be an int in \[2, 32\]"):
+        TextClassifier(_backbone(causal=False), 2, sequence_length=length)
+    model = TextClassifier(_backbone(causal=False), 2, sequence_length=16)
+    model.save(tmp_path / "m.keras")
+    assert keras.saving.load_model(tmp_path / "m.keras").sequence_length == 16

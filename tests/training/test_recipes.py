@@ -1,3 +1,5 @@
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -131,3 +133,23 @@ def test_self_train_needs_matching_labels():
     clf = Classifier(build_conv_autoencoder(filters=(4, 8)).encoder, 3)
     with pytest.raises(ValueError, match="labels"):
         recipes.self_train(clf, x, y[:-1], x, rounds=1, steps=1)
+
+
+def test_fixmatch_stage_runs_after_fine_tuning_on_grey_images():
+    keras.utils.set_random_seed(0)
+    x, y = _toy()
+    unlabeled, _ = _toy(6, seed=1)
+    clf = Classifier(build_conv_autoencoder(filters=(4, 8)).encoder, 3)
+    recipe = dataclasses.replace(
+        recipes.ImageRecipe(), probe_steps=4, finetune_steps=4, fixmatch_steps=6,
+        fixmatch_mu=2, batch_size=4, steps_per_epoch=3,
+    )  # fmt: skip
+    phases, stages = [], []
+    recipes.fit_few_labels(
+        clf, x[..., 0], y, unlabeled[..., 0], recipe,  # (N, 28, 28): no channel axis
+        callbacks=lambda phase: [PhaseRecorder(phases, phase)],
+        on_stage=lambda name, model: stages.append(name),
+    )  # fmt: skip
+    assert phases == ["probe", "finetune", "fixmatch"]
+    assert stages == ["frozen encoder", "fine-tune", "+ FixMatch"]
+    assert recipes.accuracy(clf, x, y) > 0.5  # three classes; still a working classifier

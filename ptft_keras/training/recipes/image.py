@@ -6,8 +6,8 @@
     clf = make_classifier(ae, label_names, pretrained=True)  # or pretrained=False: scratch
     fit_few_labels(clf, x, y, unlabeled, recipe)             # imprint -> probe -> FT -> SSL
 
-The defaults are what measured best on the 8k MNIST sample with 100 labels (README,
-section `mnist`): a conv denoising autoencoder with a 64-d linear code and a contrastive
+The defaults are what measured best on the 8k MNIST sample with 100 labels
+(docs/images.md): a conv denoising autoencoder with a 64-d linear code and a contrastive
 term over random augmentations; a cosine head initialised from class-mean prototypes, a
 short linear probe with the encoder frozen, then full fine-tuning at the same learning
 rate (a 10x lower one left pretrained encoders under-trained: their weights are 1.3-2x
@@ -38,7 +38,7 @@ from ptft_keras.models.autoencoder import build_conv_autoencoder
 from ptft_keras.models.classifier import Classifier
 from ptft_keras.variables import set_trainable
 
-SEMI_SUPERVISED = ("self-training", "none")
+SEMI_SUPERVISED = ("fixmatch", "self-training", "none")
 
 
 @dataclasses.dataclass
@@ -57,9 +57,15 @@ class ImageRecipe:
     finetune_learning_rate: float = 1e-3
     batch_size: int = 32
     max_shift: int | None = None  # None: about 1/14 of the image side (2 px at 28)
-    semi_supervised: str = "self-training"
+    semi_supervised: str = "fixmatch"
     self_train_rounds: int = 3
     self_train_steps: int = 600
+    fixmatch_steps: int = 1000  # consistency training (training/semi_supervised.py)
+    fixmatch_mu: int = 3  # unlabeled images per labeled one in a step
+    fixmatch_threshold: float = 0.8
+    fixmatch_learning_rate: float = 3e-3
+    fixmatch_ema: float = 0.99  # weights averaged over steps replace the final ones
+    fixmatch_strength: float = 1.0  # scales every strong-augmentation magnitude
     steps_per_epoch: int = 100
 
     def __post_init__(self):
@@ -82,6 +88,7 @@ class ImageRecipe:
             finetune_steps=5,
             self_train_rounds=min(1, self.self_train_rounds),
             self_train_steps=5,
+            fixmatch_steps=5,
         )
 
 
@@ -338,6 +345,65 @@ def self_train(
     return log
 
 
+def fixmatch(
+    classifier,
+    images,
+    labels,
+    unlabeled,
+    recipe=None,
+    seed=0,
+    steps_per_epoch=100,
+    strategy=None,
+    callbacks=None,
+    verbose=0,
+):
+    """FixMatch on the unlabeled pool (read into memory): weak view = random shifts of up
+    to the recipe's shift, strong view = `StrongAugment`, confident pseudo-labels
+    (`recipe.fixmatch_threshold`), EMA weights. Returns the History."""
+    from ptft_keras.layers.image_augmentation import StrongAugment
+    from ptft_keras.training.semi_supervised import train_consistency
+
+    recipe = recipe or ImageRecipe()
+    images, labels = _check_labelled(images, labels)
+    unlabeled = np.asarray(as_arrays(unlabeled), "float32")
+    spec = classifier.image_spec
+    shape = images.shape[1:] if spec is None else spec.shape
+    fraction = recipe.shift_for(shape) / min(shape[:2])
+    low, high = value_range(spec, images)
+    weak = keras.layers.RandomTranslation(
+        fraction, fraction, fill_mode="constant", fill_value=low, seed=seed
+    )
+    strong = StrongAugment((low, high), strength=recipe.fixmatch_strength, seed=seed + 1)
+    if images.ndim == 3:  # (N, H, W) grey: the augmentation layers want channels
+        images, unlabeled = images[..., None], unlabeled[..., None]
+    return train_consistency(
+        classifier,
+        images,
+        labels,
+        unlabeled,
+        weak,
+        strong,
+        steps=recipe.fixmatch_steps,
+        batch_size=recipe.batch_size,
+        mu=recipe.fixmatch_mu,
+        threshold=recipe.fixmatch_threshold,
+        learning_rate=recipe.fixmatch_learning_rate,
+        ema=recipe.fixmatch_ema,
+        seed=seed,
+        steps_per_epoch=steps_per_epoch,
+        strategy=strategy,
+        callbacks=_callbacks(callbacks, "fixmatch"),
+        verbose=verbose,
+    )
+
+
+def value_range(spec, images):
+    """`(low, high)` of model inputs: [0, 1] for unit scaling, else what spans the data."""
+    if spec is None or spec.scaling == "unit":
+        return 0.0, 1.0
+    return float(np.min(images)), float(np.max(images))
+
+
 def fit_few_labels(
     classifier,
     images,
@@ -353,8 +419,9 @@ def fit_few_labels(
     """The recipe's fine-tuning: imprint + probe, fine-tune, then semi-supervised.
 
     `on_stage(name, classifier)` is called after each stage ("frozen encoder",
-    "fine-tune", "+ self-training"), e.g. to evaluate. Semi-supervised training needs
-    `unlabeled` and runs when `recipe.semi_supervised != "none"`. Returns the classifier.
+    "fine-tune", "+ FixMatch" or "+ self-training"), e.g. to evaluate. Semi-supervised
+    training needs `unlabeled` and runs when `recipe.semi_supervised != "none"`. Returns
+    the classifier.
     """
     recipe = recipe or ImageRecipe()
     images, labels = _check_labelled(as_arrays(images), labels)
@@ -389,6 +456,9 @@ def fit_few_labels(
         **steps,
     )
     report("fine-tune", classifier)
+    if recipe.semi_supervised == "fixmatch" and unlabeled is not None:
+        fixmatch(classifier, images, labels, unlabeled, recipe, **common)
+        report("+ FixMatch", classifier)
     if recipe.semi_supervised == "self-training" and unlabeled is not None:
         if recipe.self_train_rounds:
             self_train(

@@ -10,7 +10,7 @@
     text_accuracy(clf, dev_ids, dev_labels)
 
 Works on any texts and any number of classes (`label_names`); SST-2 is one caller
-(`examples/text_sentiment.py`). Defaults and why: README section `text`. Fine-tuning is
+(`examples/text_sentiment.py`). Defaults and why: docs/text.md. Fine-tuning is
 AdamW with linear warmup then cosine decay and clipping; `layer_decay` < 1 gives lower
 blocks smaller learning rates (LLRD, `LayerwiseAdamW`). Batches are length-bucketed
 (`make_text_dataset`), so they vary in number per epoch: every `fit` repeats the data
@@ -43,11 +43,12 @@ from ptft_keras.training.schedules import warmup_then_decay
 from ptft_keras.training.strategies import xla_option
 
 OBJECTIVES = ("causal", "masked")
+SEMI_SUPERVISED = ("none", "uda")
 
 
 @dataclasses.dataclass
 class TextRecipe:
-    """Every setting of the text recipe, with the measured defaults (README `text`)."""
+    """Every setting of the text recipe, with the measured defaults (docs/text.md)."""
 
     normalizer: str = "sst"  # what the tokenizer applies first (ptft_keras.data.tokenizer)
     vocab_size: int = 4000  # cheaper softmax than 8k, same accuracy on SST-2
@@ -74,10 +75,21 @@ class TextRecipe:
     layer_decay: float = 1.0  # LR x this per block down (pretrained); 1 = off
     scratch_lr: float = 1e-3  # peak LR, from scratch
     xla: bool = False
+    semi_supervised: str = "none"  # or "uda": consistency on unlabeled texts after fine-tuning
+    uda_steps: int = 600
+    uda_mu: int = 3  # unlabeled texts per labeled one in a step
+    uda_threshold: float = 0.9
+    uda_lr: float = 1e-4
+    uda_mask_rate: float = 0.1  # TokenAugmentation: [MASK] this share of tokens
+    uda_replace_rate: float = 0.1  # ... and a random token for this share
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}.")
+        if self.semi_supervised not in SEMI_SUPERVISED:
+            raise ValueError(
+                f"semi_supervised must be one of {SEMI_SUPERVISED}, got {self.semi_supervised!r}."
+            )
 
     def smoke(self):
         """The same recipe shrunk to seconds (tests, `--smoke`)."""
@@ -92,6 +104,7 @@ class TextRecipe:
             pretrain_epochs=1,
             few_epochs=2,
             all_epochs=1,
+            uda_steps=4,
         )
 
 
@@ -218,13 +231,17 @@ def make_text_classifier(lm, label_names, recipe, pretrained=True, seed=1, strat
                 lm,
                 len(label_names),
                 vocabulary_size=lm.backbone.vocabulary_size,
-                sequence_length=lm.backbone.max_sequence_length,
+                sequence_length=recipe.seq_len,
                 pooling=recipe.pooling,
                 label_names=label_names,
             )
         backbone = TransformerBackbone.from_config(lm.backbone.get_config())
         return TextClassifier(
-            backbone, len(label_names), pooling=recipe.pooling, label_names=label_names
+            backbone,
+            len(label_names),
+            pooling=recipe.pooling,
+            label_names=label_names,
+            sequence_length=recipe.seq_len,
         )
 
 
@@ -245,6 +262,61 @@ def finetune_text_classifier(
         )
     data = make_text_dataset(ids, labels, recipe.batch_size, True, seed)
     return fit_repeated(model, data, epochs, steps, callbacks)
+
+
+def uda(
+    model,
+    ids,
+    labels,
+    unlabeled_ids,
+    recipe,
+    seed=0,
+    strategy=None,
+    callbacks=None,
+    verbose=0,
+):
+    """UDA-style consistency training (Xie et al. 2019) of a fine-tuned text classifier.
+
+    Each step: `recipe.batch_size` labeled texts and `uda_mu` times as many unlabeled
+    ones; an unlabeled text whose prediction (clean text) reaches `uda_threshold` trains
+    its augmented copy (`TokenAugmentation`: masking, random replacement, one masked
+    span) towards that label. AdamW, warmup then cosine to 0 over `uda_steps`, peak
+    `uda_lr`. Token ids are `(N, seq_len)` arrays (`encode_texts`). Returns the History.
+    """
+    from ptft_keras.data.tokenizer import CLS_ID, MASK_ID, PAD_ID, RESERVED_TOKENS, SEP_ID
+    from ptft_keras.layers.token_augmentation import TokenAugmentation
+    from ptft_keras.training.semi_supervised import train_consistency
+
+    strong = TokenAugmentation(
+        vocabulary_size=model.backbone.vocabulary_size,
+        mask_token_id=MASK_ID,
+        special_ids=(PAD_ID, CLS_ID, SEP_ID),
+        mask_rate=recipe.uda_mask_rate,
+        replace_rate=recipe.uda_replace_rate,
+        min_replacement_id=len(RESERVED_TOKENS),
+        seed=seed,
+    )
+    with _scope(strategy):
+        optimizer = adamw(recipe.uda_lr, recipe.uda_steps)
+    return train_consistency(
+        model,
+        np.asarray(ids, "int32"),
+        np.asarray(labels),
+        np.asarray(unlabeled_ids, "int32"),
+        weak=None,
+        strong=strong,
+        steps=recipe.uda_steps,
+        batch_size=recipe.batch_size,
+        mu=recipe.uda_mu,
+        threshold=recipe.uda_threshold,
+        prepare=model_inputs,
+        seed=seed,
+        strategy=strategy,
+        callbacks=callbacks,
+        verbose=verbose,
+        optimizer=optimizer,
+        jit_compile=xla_option(True if recipe.xla else None),
+    )
 
 
 def text_accuracy(model, ids, labels, batch_size=256):
