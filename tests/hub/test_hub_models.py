@@ -1,0 +1,57 @@
+"""keras-hub backbones as classifiers, continued pretraining, weight sharing/transfer."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+keras_hub = pytest.importorskip("keras_hub")
+
+from ptft_keras.models import hub  # noqa: E402
+from tests.hub.conftest import SEQ  # noqa: E402
+
+pytestmark = pytest.mark.tf_only
+
+
+def test_bert_classifier_from_local_preset_is_keras_hubs_own_and_trains(bert_preset, sst2_texts):
+    texts, labels, _ = sst2_texts
+    clf = hub.hub_text_classifier(
+        bert_preset, 2, label_names=["negative", "positive"], sequence_length=SEQ
+    )
+    assert isinstance(clf, keras_hub.models.BertTextClassifier)
+    assert type(clf).__name__ == "LabeledBertTextClassifier"
+    assert clf.preprocessor.sequence_length == SEQ
+    assert clf.label_names == ["negative", "positive"]
+    # The backbone came from the preset's weights (the real from_preset path).
+    stored = keras_hub.models.Backbone.from_preset(bert_preset)
+    for a, b in zip(stored.weights, clf.backbone.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    before = [w.numpy().copy() for w in clf.trainable_weights]
+    clf.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = clf.fit(texts[:64], np.array(labels[:64]), batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    changed = [
+        not np.array_equal(b, w.numpy()) for b, w in zip(before, clf.trainable_weights, strict=True)
+    ]
+    assert all(changed)
+    assert clf.predict(["a great film", "dull"], verbose=0).shape == (2, 2)
+
+
+def test_label_names_survive_a_keras_round_trip(bert_preset, tmp_path):
+    clf = hub.hub_text_classifier(bert_preset, 3, label_names=["a", "b", "c"], sequence_length=SEQ)
+    path = str(tmp_path / "clf.keras")
+    clf.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded) is type(clf) and loaded.label_names == ["a", "b", "c"]
+    texts = ["a great film", "not good at all"]
+    np.testing.assert_allclose(
+        loaded.predict(texts, verbose=0), clf.predict(texts, verbose=0), atol=1e-6
+    )
+
+
+def test_bad_arguments_are_named(bert_preset):
+    with pytest.raises(ValueError, match="sequence_length must be an int in \\[2, 32\\]"):
+        hub.hub_text_classifier(bert_preset, 2, sequence_length=512)
+    with pytest.raises(ValueError, match="3 label_names for num_classes=2"):
+        hub.hub_text_classifier(bert_preset, 2, label_names=["a", "b", "c"], sequence_length=SEQ)
+    with pytest.raises(TypeError, match="keras-hub preset"):
+        hub.hub_text_classifier(42, 2)
