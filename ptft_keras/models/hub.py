@@ -94,14 +94,22 @@ class CausalClassifierPreprocessor(keras_hub.models.Preprocessor):
         super().__init__(**kwargs)
         self.tokenizer = tokenizer
         self.sequence_length = sequence_length
+        self.packer = None
+
+    def build(self, input_shape):
+        # In `build`, not `__init__` (as keras-hub's GPT2Preprocessor does): a tokenizer
+        # restored from a `.keras` file gets its vocabulary, hence its special token ids,
+        # only after construction; built earlier, the packer silently drops the start token.
+        tokenizer = self.tokenizer
         pad = getattr(tokenizer, "pad_token_id", None)
         self.packer = keras_hub.layers.StartEndPacker(
             start_value=tokenizer.start_token_id,
             end_value=tokenizer.end_token_id,
             pad_value=tokenizer.end_token_id if pad is None else pad,
-            sequence_length=sequence_length,
+            sequence_length=self.sequence_length,
             return_padding_mask=True,
         )
+        self.built = True
 
     def call(self, x, y=None, sample_weight=None):
         token_ids, padding_mask = self.packer(self.tokenizer(x))  # (batch, sequence_length)
