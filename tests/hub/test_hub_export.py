@@ -1,0 +1,108 @@
+"""Raw-string SavedModel of a keras-hub classifier, served in a process without Keras's
+model code: only tensorflow and tensorflow_text are imported there."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+keras = pytest.importorskip("keras")
+keras_hub = pytest.importorskip("keras_hub")
+
+from ptft_keras.export.hub import export_hub_classifier  # noqa: E402
+from ptft_keras.models import hub  # noqa: E402
+from ptft_keras.peft import hub as hub_lora  # noqa: E402
+from tests.hub.conftest import SEQ  # noqa: E402
+
+pytestmark = pytest.mark.tf_only
+TEXTS = [
+    "Great movie!",
+    "I don't like it. It's BAD...",
+    "",
+    "Caf\u00e9 na\u00efve \u65e5\u672c\u8a9e \U0001f600",
+    "good " * 2000,
+    "a gripping , funny film",
+]
+
+
+@pytest.fixture(scope="module")
+def exported(bert_preset, sst2_texts, tmp_path_factory):
+    texts, labels, _ = sst2_texts
+    clf = hub.hub_text_classifier(
+        bert_preset, 3, label_names=["neg", "mid", "pos"], sequence_length=SEQ
+    )
+    hub_lora.enable_hub_lora(clf, rank=2)
+    clf.compile(optimizer=keras.optimizers.Adam(1e-2))
+    clf.fit(texts[:32], np.array(labels[:32]), batch_size=16, verbose=0)
+    merged = hub_lora.merge_hub_lora(clf)  # export the LoRA-free copy
+    path = export_hub_classifier(merged, str(tmp_path_factory.mktemp("export") / "bert"))
+    expected = tf.nn.softmax(clf.predict(TEXTS, verbose=0)).numpy()
+    return path, expected
+
+
+def test_fresh_process_serves_raw_strings_as_keras_predicts(exported):
+    path, expected = exported
+    script = textwrap.dedent(f"""
+        import json, sys
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  registers the tokenizer ops
+        served = tf.saved_model.load({path!r})
+        texts = json.loads(sys.stdin.read())
+        sig = served.signatures["serving_default"](text=tf.constant(texts))
+        column = served.signatures["serving_default"](text=tf.constant(texts)[:, None])
+        out = served.serve(tf.constant(texts)).numpy()
+        names = [v.decode() for v in served.label_names()["label_names"].numpy()]
+        print(json.dumps([out.tolist(), sig["probabilities"].numpy().tolist(),
+                          column["probabilities"].numpy().tolist(),
+                          [v.decode() for v in sig["label"].numpy()], names,
+                          sorted(m for m in sys.modules
+                                 if m.split(".")[0] in ("ptft_keras", "keras_hub"))]))
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONPATH="")
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        input=json.dumps(TEXTS),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=os.path.dirname(path),  # not the project root: ptft_keras is not importable
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = json.loads(result.stdout.strip().splitlines()[-1])
+    served, signature, column = (np.array(a) for a in outputs[:3])
+    labels, names, imported = outputs[3:]
+    assert imported == []  # neither ptft_keras nor keras_hub in the serving process
+    assert served.shape == (len(TEXTS), 3)
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    np.testing.assert_allclose(signature, expected, atol=1e-5)
+    np.testing.assert_allclose(column, expected, atol=1e-5)
+    assert names == ["neg", "mid", "pos"]
+    assert labels == [names[i] for i in expected.argmax(axis=1)]
+
+
+def test_signature_checks_shape_and_answers_empty_batches(exported):
+    path, _ = exported
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    expected = r"expected text \(batch,\) or \(batch, 1\) strings; got shape"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=expected + r"\] \[2 2\]"):
+        serve(text=tf.constant([["a", "b"], ["c", "d"]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=expected + r"\] \[\]"):
+        serve(text=tf.constant("one string, no batch"))
+    empty = serve(text=tf.constant([], dtype=tf.string))
+    assert empty["probabilities"].shape == (0, 3) and empty["label"].shape == (0,)
+
+
+def test_export_refuses_a_model_without_preprocessor_or_an_existing_path(exported, bert_preset):
+    path, _ = exported
+    clf = hub.hub_text_classifier(bert_preset, 2, sequence_length=SEQ)
+    with pytest.raises(FileExistsError, match="already exists"):
+        export_hub_classifier(clf, path)
+    clf.preprocessor = None
+    with pytest.raises(ValueError, match="has no preprocessor"):
+        export_hub_classifier(clf, path + "_other")
