@@ -1,7 +1,8 @@
 """Models: autoencoders, classifiers, Transformer backbone and its LM/classification tasks.
 
 Imported eagerly (keras.ops only, no TensorFlow) so that importing `ptft_keras` registers
-every model class for `keras.saving.load_model`.
+every model class for `keras.saving.load_model`. `ptft_keras.models.hub` (keras-hub text
+backbones) is not imported here: it imports keras-hub; import it to use or load those.
 """
 
 from ptft_keras.models.autoencoder import (
