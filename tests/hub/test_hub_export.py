@@ -107,3 +107,26 @@ def test_export_refuses_a_model_without_preprocessor_or_an_existing_path(exporte
     clf.preprocessor = None
     with pytest.raises(ValueError, match="has no preprocessor"):
         export_hub_classifier(clf, path + "_other")
+
+
+def test_fuzzed_inputs_get_one_row_each_or_a_named_error(exported, tmp_path):
+    """The text exports' seeded fuzzer (random ranks, dtypes, invalid UTF-8, 100k-character
+    strings, emoji) against the keras-hub tokenizer, in a process without ptft_keras."""
+    path, _ = exported
+    script = os.path.join(os.path.dirname(__file__), "..", "export", "fuzz_signature.py")
+    report = tmp_path / "fuzz.json"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH="")
+    run = subprocess.run(
+        [sys.executable, script, path, json.dumps({"kind": "text"}), str(report), "60"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=str(tmp_path),
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(report.read_text())
+    assert result["imported_ptft_keras"] is False
+    assert result["bad"] == [], result["bad"][:5]
+    assert result["calls"] == 60
+    assert result["answered"] >= 10 and result["refused"] >= 20, result
