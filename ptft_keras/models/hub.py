@@ -81,6 +81,13 @@ def _label_names(names, num_classes):
     return LabelMap(names).names
 
 
+# Registered now, for every keras-hub classifier, so that `keras.saving.load_model` finds
+# `ptft_keras>Labeled<Class>` in a process that only imported this module.
+for _base in list_subclasses(keras_hub.models.TextClassifier):
+    if getattr(_base, "backbone_cls", None) is not None:
+        _labeled(_base)
+
+
 @keras.saving.register_keras_serializable("ptft_keras")
 class CausalClassifierPreprocessor(keras_hub.models.Preprocessor):
     """Strings -> `{"token_ids", "padding_mask"}` for a decoder-only backbone.

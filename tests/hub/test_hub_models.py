@@ -36,6 +36,22 @@ def test_bert_classifier_from_local_preset_is_keras_hubs_own_and_trains(bert_pre
     assert clf.predict(["a great film", "dull"], verbose=0).shape == (2, 2)
 
 
+def test_every_keras_hub_classifier_has_a_registered_labeled_class():
+    """Registered at import (not when first built), so a fresh process can load them."""
+    from keras_hub.src.utils.preset_utils import list_subclasses
+
+    bases = [
+        cls
+        for cls in list_subclasses(keras_hub.models.TextClassifier)
+        if getattr(cls, "backbone_cls", None) is not None
+    ]
+    assert len(bases) >= 8  # BERT, RoBERTa, DistilBERT, ALBERT, DeBERTaV3, FNet, XLM-R, ESM
+    registered = keras.saving.get_custom_objects()
+    for cls in bases:
+        labeled = registered[f"ptft_keras>Labeled{cls.__name__}"]
+        assert issubclass(labeled, cls) and labeled.backbone_cls is None
+
+
 def test_label_names_survive_a_keras_round_trip(bert_preset, tmp_path):
     clf = hub.hub_text_classifier(bert_preset, 3, label_names=["a", "b", "c"], sequence_length=SEQ)
     path = str(tmp_path / "clf.keras")
@@ -55,3 +71,6 @@ def test_bad_arguments_are_named(bert_preset):
         hub.hub_text_classifier(bert_preset, 2, label_names=["a", "b", "c"], sequence_length=SEQ)
     with pytest.raises(TypeError, match="keras-hub preset"):
         hub.hub_text_classifier(42, 2)
+    backbone = keras_hub.models.Backbone.from_preset(bert_preset)
+    with pytest.raises(ValueError, match="No tokenizer: pass preset="):
+        hub.hub_text_classifier(backbone, 2, sequence_length=SEQ)
