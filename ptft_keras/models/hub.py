@@ -36,8 +36,9 @@ What is keras-hub's and what is hand-written here, and why:
 Continued pretraining uses keras-hub's own tasks: `hub_masked_lm` (`MaskedLM.from_preset`:
 15% of tokens selected, 80% `[MASK]` / 10% random / 10% kept, keras-hub's defaults) and
 `hub_causal_lm` (`CausalLM.from_preset`). keras-hub is imported here, not by
-`ptft_keras.models` (importing it is slow and pulls in TensorFlow text ops on some
-installs); `import ptft_keras.models.hub` registers the classes for `keras.saving`.
+`ptft_keras.models`: importing it takes seconds and loads TensorFlow and tensorflow_text
+even on the JAX backend (checked with keras-hub 0.32), which the model path must not need.
+`import ptft_keras.models.hub` registers the classes for `keras.saving`.
 """
 
 import os
