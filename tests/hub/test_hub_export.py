@@ -117,7 +117,7 @@ def test_fuzzed_inputs_get_one_row_each_or_a_named_error(exported, tmp_path):
     report = tmp_path / "fuzz.json"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH="")
     run = subprocess.run(
-        [sys.executable, script, path, json.dumps({"kind": "text"}), str(report), "60"],
+        [sys.executable, script, path, json.dumps({"kind": "text"}), str(report), "40"],
         capture_output=True,
         text=True,
         env=env,
@@ -128,5 +128,5 @@ def test_fuzzed_inputs_get_one_row_each_or_a_named_error(exported, tmp_path):
     result = json.loads(report.read_text())
     assert result["imported_ptft_keras"] is False
     assert result["bad"] == [], result["bad"][:5]
-    assert result["calls"] == 60
-    assert result["answered"] >= 10 and result["refused"] >= 20, result
+    assert result["calls"] == 40
+    assert result["answered"] >= 5 and result["refused"] >= 10, result
