@@ -2,6 +2,7 @@
 
     python examples/mnist_label_draws.py                        # 100 labels, 5 draws
     python examples/mnist_label_draws.py --budgets 100,1000 --draws 3 --max-shifts 2
+    python examples/mnist_label_draws.py --draws 3 --max-shifts 2 --fixmatch   # + FixMatch
     python examples/mnist_label_draws.py --smoke                # seconds (tests)
 
 One pretraining (the demo's default autoencoder), then for each label draw the same
@@ -10,6 +11,8 @@ demo's recipe (imprint -> probe -> fine-tune), once per `--max-shifts` entry (0:
 augmentation while fine-tuning). Prints per-draw accuracies and, per setting, the mean
 ± std of pretrained, scratch and their paired difference: one draw of 100 labels moves
 accuracy by a few points, so single runs cannot tell a 2-point gain from luck.
+`--fixmatch` continues each fine-tuned classifier with the recipe's FixMatch stage on the
+unlabeled pool and reports both.
 """
 
 import argparse
@@ -34,6 +37,7 @@ def parse_args(argv):
     p.add_argument("--contrastive-weight", type=float, default=1.0, help="0: plain DAE")
     p.add_argument("--test-size", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0, help="split and pretraining seed")
+    p.add_argument("--fixmatch", action="store_true", help="then FixMatch on the pool")
     p.add_argument("--smoke", action="store_true", help="tiny settings, for tests")
     args = p.parse_args(argv)
     try:
@@ -42,9 +46,11 @@ def parse_args(argv):
     except ValueError:
         p.error("--budgets and --max-shifts must be comma-separated integers")
     args.steps = dict(probe_steps=300, finetune_steps=600)
+    args.recipe = recipes.ImageRecipe()
     if args.smoke:
         args.test_size, args.pretrain_epochs, args.draws = 200, 1, 2
         args.steps = dict(probe_steps=3, finetune_steps=3)
+        args.recipe = args.recipe.smoke()
     return args
 
 
@@ -85,6 +91,11 @@ def main(argv=None):
                 acc = accuracy(clf, test_x, split.test_y)
                 results.setdefault((budget, shift, init), []).append(acc)
                 line = f"{budget} labels, draw {draw}, shift {shift}px, {init}: {acc:.4f}"
+                if args.fixmatch:
+                    recipes.fixmatch(clf, few_x, few_y, pool, args.recipe, seed=draw)
+                    fixmatch = accuracy(clf, test_x, split.test_y)
+                    results.setdefault((budget, f"{shift}+FM", init), []).append(fixmatch)
+                    line += f", + FixMatch {fixmatch:.4f}"
                 print(line, flush=True)
     print_summary(results, args)
     return results
@@ -93,11 +104,16 @@ def main(argv=None):
 def print_summary(results, args):
     print(f"\n{args.draws} label draws: mean ± std test accuracy (%)")
     print(" labels | fine-tuning shift | pretrained     | scratch        | paired difference")
-    for budget, shift in ((b, s) for b in args.budgets for s in args.max_shifts):
-        pre = 100 * np.array(results[(budget, shift, "pretrained")])
-        scr = 100 * np.array(results[(budget, shift, "scratch")])
+    shifts = [f"{s}px" for s in args.max_shifts]
+    if args.fixmatch:
+        shifts += [f"{s}px + FixMatch" for s in args.max_shifts]
+    for budget, shift in ((b, s) for b in args.budgets for s in shifts):
+        key = shift.replace("px + FixMatch", "+FM").replace("px", "")
+        key = int(key) if key.isdigit() else key
+        pre = 100 * np.array(results[(budget, key, "pretrained")])
+        scr = 100 * np.array(results[(budget, key, "scratch")])
         cells = [f"{v.mean():6.2f} ± {v.std():4.2f}" for v in (pre, scr, pre - scr)]
-        print(f"{budget:>7d} | {shift:>15d}px | " + " | ".join(cells))
+        print(f"{budget:>7d} | {shift:>17s} | " + " | ".join(cells))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ tokenised and packed into full rows in `tf.data`, for a token (or time) budget: 
 the 48,538 IMDb reviews of `../shared/data/imdb_unsup`, or TFDS `imdb_reviews/unsupervised`
 when that folder is absent; (3) for each label budget and seed, fine-tune
 `TextClassifier.from_pretrained(lm)`, the same classifier from scratch and (`--tfidf`) the
-TF-IDF bigram baseline on the same labels; (4) print accuracy; (5) export the pretrained
+TF-IDF bigram baseline on the same labels (`--semi-supervised uda`: then UDA consistency
+training on the train sentences, labels dropped); (4) print accuracy; (5) export the pretrained
 classifier of every budget as a raw-text SavedModel `<export-dir>/sst2_<budget>`.
 `--validation` scores on 872 sentences held out of `train.tsv` instead of `dev.tsv`.
 """
@@ -224,6 +225,14 @@ def main(argv=None):
     print_table(
         rows, len(eval_y), split, recipe.objective, time.perf_counter() - log.start, args.tfidf
     )
+    if recipe.semi_supervised == "uda":
+        for r in rows:
+            print(
+                f"UDA {r['budget']!s:>6} seed {r['seed']}: pretrained "
+                f"{r['pretrained_supervised']:.4f} -> {r['pretrained']:.4f}, scratch "
+                f"{r['scratch_supervised']:.4f} -> {r['scratch']:.4f}",
+                flush=True,
+            )
     return rows
 
 
@@ -261,6 +270,12 @@ def run_budget(
         )
         row[init] = recipe_lib.text_accuracy(model, eval_ids, eval_y)
         log(f"  accuracy {row[init]:.4f}")
+        if recipe.semi_supervised == "uda":  # the train sentences, labels dropped
+            row[f"{init}_supervised"] = row[init]
+            recipe_lib.uda(model, ids, labels, train_ids, recipe, seed, strategy,
+                           callbacks(f"uda_{budget}_{init}"))  # fmt: skip
+            row[init] = recipe_lib.text_accuracy(model, eval_ids, eval_y)
+            log(f"  + UDA on {len(train_ids)} unlabeled sentences: accuracy {row[init]:.4f}")
         if pretrained and not args.no_export and seed == args.seeds[0]:
             path = export_text_classifier(model, tokenizer, exports[budget], overwrite=True)
             log(f"  exported the raw-text SavedModel to {path}")

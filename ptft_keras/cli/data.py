@@ -81,6 +81,17 @@ def unlabeled_texts(path, text_column=None, limit=None):
     return texts
 
 
+def corpus_documents(path, text_column=None):
+    """A `tf.data.Dataset` of documents: a table's text column, or a corpus path
+    (one document a line, `.gz`, a folder of `.txt`), streamed."""
+    import tensorflow as tf
+
+    if is_table(path):
+        texts = list(read_table(path, text_column, require_labels=False).texts)
+        return tf.data.Dataset.from_tensor_slices(texts)
+    return corpus_dataset(path)
+
+
 def accuracy_report(labels, predictions, label_map):
     """Accuracy and a per-class table (precision, recall, support) as a dict."""
     labels, predictions = np.asarray(labels), np.asarray(predictions)

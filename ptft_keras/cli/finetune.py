@@ -88,6 +88,12 @@ def add_parser(subparsers, common):
         "and self-training are for images, uda for text (docs/finetuning.md)",
     )
     parser.add_argument("--scratch", action="store_true", help="random encoder, same model")
+    parser.add_argument(
+        "--labels-per-class",
+        type=int,
+        default=None,
+        help="use N labeled examples a class, drawn with --seed (few-label experiments)",
+    )
     parser.add_argument("--text-column", default=None)
     parser.add_argument("--label-column", default=None)
     parser.add_argument(

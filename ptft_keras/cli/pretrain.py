@@ -1,6 +1,5 @@
 """`ptft pretrain image|text`: pretrain on unlabeled data into a run directory."""
 
-import dataclasses
 import os
 
 import keras
@@ -17,7 +16,6 @@ from ptft_keras.cli.runs import (
 from ptft_keras.data import images as image_data
 from ptft_keras.data.tokenizer import save_tokenizer
 from ptft_keras.training import plots
-from ptft_keras.training.callbacks import Budget
 from ptft_keras.training.recipes import image as image_recipe
 from ptft_keras.training.recipes import text as text_recipe
 from ptft_keras.training.recipes.arguments import add_recipe_arguments, recipe_from_args
@@ -37,8 +35,11 @@ TEXT_PRETRAIN_FIELDS = (
     "mask_rate",
     "pretrain_batch",
     "pretrain_lr",
+    "pretrain_seq_len",
+    "tokenizer_documents",
     "xla",
 )
+HELD_OUT_DOCUMENTS = 500  # at most; held out of pretraining for the held-out LM loss
 
 
 def add_parsers(subparsers, common):
@@ -76,15 +77,21 @@ def add_parsers(subparsers, common):
         help="a Transformer language model on unlabeled text",
         description="Train a WordPiece tokenizer and pretrain a Transformer LM on "
         "unlabeled text: one document a line (plain or .gz), a folder of .txt files, or "
-        "a table's text column.",
+        "a table's text column. Documents are streamed, tokenised and packed into full "
+        "rows in tf.data; training stops on a token, step or time budget.",
     )
     text.add_argument("--data", required=True, help="corpus file, folder or table")
     text.add_argument("--objective", choices=text_recipe.OBJECTIVES, default="causal")
     text.add_argument("--text-column", default=None, help="for a table")
     budget = text.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--tokens",
+        type=int,
+        default=None,
+        help=f"stop after N training tokens (default {text_recipe.TextRecipe.pretrain_tokens:,})",
+    )
     budget.add_argument("--steps", type=int, default=None, help="stop after N steps")
     budget.add_argument("--minutes", type=float, default=None, help="stop after M minutes")
-    budget.add_argument("--epochs", type=int, default=None, help="default: the recipe's (20)")
     text.add_argument("--max-documents", type=int, default=None, help="read at most N")
     add_recipe_arguments(text, text_recipe.TextRecipe(), only=TEXT_PRETRAIN_FIELDS)
     text.set_defaults(run=pretrain_text)
@@ -141,49 +148,58 @@ def pretrain_text(args):
     out, config = prepare_run(args.out, args, "pretrain", "text")
     keras.utils.set_random_seed(args.seed)
     strategy = get_strategy(args.strategy)
-    recipe = recipe_from_args(
-        text_recipe.TextRecipe,
-        args,
-        pretrain_epochs=args.epochs or text_recipe.TextRecipe.pretrain_epochs,
-    )
-    texts = cli_data.unlabeled_texts(args.data, args.text_column, args.max_documents)
-    print(f"{args.data}: {len(texts)} documents", flush=True)
-    tokenizer = text_recipe.train_text_tokenizer(texts, recipe)
+    recipe = recipe_from_args(text_recipe.TextRecipe, args)
+    documents = cli_data.corpus_documents(args.data, args.text_column)
+    if args.max_documents:
+        documents = documents.take(args.max_documents)
+    count = int(documents.reduce(0, lambda n, _: n + 1))
+    if count == 0:
+        raise CliError(f"{args.data!r} holds no text.")
+    held = min(HELD_OUT_DOCUMENTS, count // 20)
+    print(f"{args.data}: {count:,} documents ({held} held out for the LM's loss)", flush=True)
+    sample = [d.numpy().decode("utf-8") for d in documents.take(recipe.tokenizer_documents)]
+    tokenizer = text_recipe.train_text_tokenizer(sample, recipe)
     save_tokenizer(tokenizer, os.path.join(out, "tokenizer"))
-    ids = text_recipe.encode_texts(tokenizer, texts, recipe.seq_len)
-    config.update(data=fingerprint(args.data), documents=len(texts))
+    config.update(data=fingerprint(args.data), documents=count)
     lm = text_recipe.build_language_model(tokenizer.vocabulary_size(), recipe, args.seed, strategy)
-    budget = Budget(
-        max_steps=args.steps,
-        max_seconds=args.minutes * 60 if args.minutes else None,
-        tokens_per_step=recipe.pretrain_batch * (recipe.seq_len - 1),
-    )
-    epochs = recipe.pretrain_epochs
-    if args.steps or args.minutes:  # the budget stops training; let epochs run on
-        epochs = max(epochs, 1000)
-    recipe = dataclasses.replace(recipe, pretrain_epochs=epochs)
+    tokens_per_step = recipe.pretrain_batch * recipe.pretrain_seq_len
+    tokens = args.steps * tokens_per_step if args.steps else (args.tokens or recipe.pretrain_tokens)
+    seconds = args.minutes * 60 if args.minutes else None
     print(
-        f"pretraining a {recipe.objective} LM ({lm.backbone.count_params():,} backbone "
-        f"params) on {len(ids)} sequences of {recipe.seq_len} tokens; budget: "
-        + (f"{args.steps} steps" if args.steps else "")
-        + (f"{args.minutes} minutes" if args.minutes else "")
-        + ("" if args.steps or args.minutes else f"{epochs} epochs"),
+        f"pretraining a {recipe.objective} LM ({lm.backbone.count_params():,} backbone params) "
+        f"on rows of {recipe.pretrain_seq_len} packed tokens; budget: "
+        + (f"{args.minutes} minutes" if seconds else f"{tokens:,} tokens"),
         flush=True,
     )
     start = completed_epochs(out, "pretrain") if args.resume else 0
-    history = text_recipe.pretrain_language_model(
+    history = text_recipe.pretrain_on_corpus(
         lm,
-        ids,
+        documents.skip(held),
+        tokenizer,
         recipe,
-        args.seed,
-        strategy,
-        [*phase_callbacks(out, "pretrain"), budget],
+        tokens=None if seconds else tokens,
+        seconds=seconds,
+        seed=args.seed,
+        strategy=strategy,
+        callbacks=phase_callbacks(out, "pretrain"),
+        validation_documents=documents.take(held) if held else None,
         initial_epoch=start,
     )
     lm.save(os.path.join(out, "lm.keras"))
-    loss = history.history["loss"][-1] if history.history.get("loss") else None
-    finish(out, config, final_loss=loss, steps=budget.steps, objective=recipe.objective)
-    print(f"wrote {out}/lm.keras and {out}/tokenizer; final loss {loss}", flush=True)
+    last = {k: v[-1] for k, v in history.history.items() if v}
+    finish(
+        out,
+        config,
+        final_loss=last.get("loss"),
+        held_out_loss=last.get("val_loss"),
+        tokens=last.get("tokens"),
+        objective=recipe.objective,
+    )
+    print(
+        f"wrote {out}/lm.keras and {out}/tokenizer; final loss {last.get('loss')}, "
+        f"held-out loss {last.get('val_loss')}",
+        flush=True,
+    )
     return 0
 
 

@@ -115,8 +115,12 @@ def test_text_walkthrough(shared_data_dir, tmp_path):
         "corpus.txt",
         "--out",
         "lm",
-        "--epochs",
-        5,
+        "--tokens",
+        400_000,  # ~5 passes over this small corpus
+        "--pretrain-seq-len",
+        48,
+        "--pretrain-batch",
+        32,
         "--hidden",
         64,
         "--heads",
@@ -140,6 +144,8 @@ def test_text_walkthrough(shared_data_dir, tmp_path):
         "ft",
         "--epochs",
         20,
+        "--lr",
+        3e-4,  # the tiny model's rate (the default 1e-4 suits the recipe's IMDb LM)
         cwd=tmp_path,
     )
     out = ptft("evaluate", "ft", "--data", "test.csv", cwd=tmp_path).stdout

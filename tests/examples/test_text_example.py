@@ -95,23 +95,27 @@ def test_bad_budget_is_rejected_clearly(shared_data_dir, tmp_path):
         )
 
 
-# The default recipe (maximal-phrase corpus, 20 causal-LM epochs, last-token pooling), seed 0,
-# one core (README `text`): 1,000 labels pretrained 0.686 vs scratch 0.651; all labels 0.827
-# vs 0.788. The floors sit under those by a margin for thread-order nondeterminism; they are
-# NOT issue 3's goals (+5 points and > 69.7% with 1,000 labels), which this recipe misses.
-FLOORS = {  # budget: (pretrained accuracy floor, floor on pretrained - scratch)
-    1000: (0.665, 0.015),  # measured 0.686, +0.034 (seed 1: 0.671, +0.015)
-    "all": (0.815, 0.025),  # measured 0.827, +0.039 (seed 1: 0.817, +0.012)
-}
+# The default recipe (issue 13): a causal LM pretrained on the 48,538 unlabeled IMDb
+# reviews for 14M tokens, then 1,000 SST-2 labels, dev accuracy (docs/text.md). Measured
+# 2026-12-02 with one such LM: draws 0 / 1 / 2 pretrained 0.695 / 0.721 / 0.726, scratch
+# 0.639 / 0.655 / 0.653 (gain +0.056 / +0.067 / +0.073), TF-IDF 0.703 / 0.704 / 0.688.
+# The floors sit under draw 0 by a margin for a freshly pretrained LM and thread-order
+# nondeterminism; a classifier that did not get the pretrained weights scores ~0.64-0.65.
+# They are NOT the issue's +5-over-TF-IDF goal, which this recipe misses (+1.6 mean).
+FLOORS = {1000: (0.67, 0.03)}  # budget: (pretrained accuracy floor, pretrained - scratch)
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(2700)  # over the suite's 900 s: ~20 min on one idle core, more if busy
+@pytest.mark.timeout(2700)  # ~16 min on two idle cores (pretraining ~14 min with XLA)
 def test_default_recipe_beats_scratch(shared_data_dir):
-    """The whole default run but the export (~20 min on one idle core): tokenizer, one
-    causal-LM pretraining, then the 1,000-label and all-label fine-tunes beside scratch."""
+    """The default pretraining on the IMDb corpus, then the 1,000-label fine-tunes (seed 0)
+    beside scratch and TF-IDF."""
     example = _example()
-    rows = example.main(["--data-dir", f"{shared_data_dir}/sst2", "--no-export"])
+    imdb = os.path.join(shared_data_dir, "imdb_unsup")
+    rows = example.main(
+        ["--data-dir", f"{shared_data_dir}/sst2", "--corpus", imdb, "--budgets", "1000",
+         "--tfidf", "--no-export"]
+    )  # fmt: skip
     assert [row["budget"] for row in rows] == list(FLOORS)
     for row in rows:
         pretrained_floor, gain_floor = FLOORS[row["budget"]]

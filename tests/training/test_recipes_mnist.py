@@ -1,7 +1,7 @@
 """Quality bar on the real 8k MNIST sample (slow: a few minutes on 2 CPU cores).
 
 Reduced but honest: the default recipe and model (contrastive + denoising autoencoder),
-15 pretraining epochs instead of the demo's 30, one label draw.
+15 pretraining epochs instead of the demo's 30, one label draw, then FixMatch.
 """
 
 import os
@@ -51,11 +51,15 @@ def test_pretraining_and_default_recipe_on_real_mnist(shared_data_dir):
         recipes.finetune_classifier(clf, few_x, few_y)
     tuned, tuned_scratch = (_accuracy(c, test_x, test_y) for c in (pretrained, scratch))
     assert tuned >= 0.90 and tuned >= tuned_scratch + 0.01, (tuned, tuned_scratch)
-    # Semi-supervised: one self-training round on the unlabeled pool must not hurt.
-    recipes.self_train(pretrained, few_x, few_y, pool, rounds=1)
-    self_trained = _accuracy(pretrained, test_x, test_y)
+    # Semi-supervised: FixMatch on the 6,000-image pool (the recipe's defaults, 2,000
+    # steps) must add far more than noise: measured +4 to +8 points over the fine-tuned
+    # model on three label draws at 30 pretraining epochs (docs/semi_supervised.md).
+    # Without the unlabeled term it would be more supervised training on the same 100
+    # labels (no such jump).
+    recipes.fixmatch(pretrained, few_x, few_y, pool, recipes.ImageRecipe())
+    fixmatch = _accuracy(pretrained, test_x, test_y)
     print(
         f"frozen {frozen_pre:.4f} vs {frozen_scratch:.4f}; tuned {tuned:.4f} vs "
-        f"{tuned_scratch:.4f}; self-trained {self_trained:.4f}"
+        f"{tuned_scratch:.4f}; + FixMatch {fixmatch:.4f}"
     )
-    assert self_trained >= tuned - 0.01
+    assert fixmatch >= max(tuned + 0.02, 0.95), (fixmatch, tuned)

@@ -60,12 +60,14 @@ class ImageRecipe:
     semi_supervised: str = "fixmatch"
     self_train_rounds: int = 3
     self_train_steps: int = 600
-    fixmatch_steps: int = 1000  # consistency training (training/semi_supervised.py)
+    fixmatch_steps: int = 2000  # consistency training (training/semi_supervised.py)
     fixmatch_mu: int = 3  # unlabeled images per labeled one in a step
     fixmatch_threshold: float = 0.8
     fixmatch_learning_rate: float = 3e-3
     fixmatch_ema: float = 0.99  # weights averaged over steps replace the final ones
-    fixmatch_strength: float = 1.0  # scales every strong-augmentation magnitude
+    fixmatch_strength: float = 0.5  # scales every strong-augmentation magnitude; on the
+    # hardest MNIST label draw 0.5 gave 98.1% vs 96.5% at 1.0 (30 deg rotations, shear 0.3)
+    fixmatch_alignment: bool = False  # distribution alignment of the pseudo-labels
     steps_per_epoch: int = 100
 
     def __post_init__(self):
@@ -89,6 +91,8 @@ class ImageRecipe:
             self_train_rounds=min(1, self.self_train_rounds),
             self_train_steps=5,
             fixmatch_steps=5,
+            fixmatch_ema=0.0,  # an average over 5 steps is the starting weights, while
+            # batch-norm statistics have followed the trained ones (docs/semi_supervised.md)
         )
 
 
@@ -389,6 +393,7 @@ def fixmatch(
         threshold=recipe.fixmatch_threshold,
         learning_rate=recipe.fixmatch_learning_rate,
         ema=recipe.fixmatch_ema,
+        distribution_alignment=recipe.fixmatch_alignment,
         seed=seed,
         steps_per_epoch=steps_per_epoch,
         strategy=strategy,
