@@ -102,7 +102,7 @@ def test_bad_budget_is_rejected_clearly(shared_data_dir, tmp_path):
 # The floors sit under draw 0 by a margin for a freshly pretrained LM and thread-order
 # nondeterminism; a classifier that did not get the pretrained weights scores ~0.64-0.65.
 # They are NOT the issue's +5-over-TF-IDF goal, which this recipe misses (+1.6 mean).
-FLOORS = {1000: (0.67, 0.03)}  # budget: (pretrained accuracy floor, pretrained - scratch)
+FLOORS = {1000: (0.665, 0.03)}  # budget: (pretrained accuracy floor, pretrained - scratch)
 
 
 @pytest.mark.slow
