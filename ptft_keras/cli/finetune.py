@@ -72,6 +72,13 @@ def add_parser(subparsers, common):
         "sub-folders (images) or a CSV / TSV / JSON-lines table (text).",
     )
     parser.add_argument("pretrained_run", nargs="?", help="a `ptft pretrain` run directory")
+    parser.add_argument(
+        "--backbone",
+        default=None,
+        metavar="PRESET_OR_DIR",
+        help="fine-tune a keras-hub model (preset name or local preset directory) without "
+        "a pretrain run; methods auto, full, probe, lora (docs/cli.md#keras-hub-backbones)",
+    )
     parser.add_argument("--data", required=True, help="labeled folder or table")
     parser.add_argument("--unlabeled", default=None, help="unlabeled pool for semi-supervised")
     parser.add_argument(
@@ -107,6 +114,10 @@ def add_parser(subparsers, common):
 
 
 def finetune(args):
+    if args.backbone is not None or _is_hub_run(args.pretrained_run):
+        from ptft_keras.cli import hub  # imports keras-hub (seconds): only for these runs
+
+        return hub.finetune_hub(args, _sample)
     if args.pretrained_run is None and not args.scratch:
         raise CliError("finetune needs a PRETRAINED_RUN (from `ptft pretrain`), or --scratch.")
     if args.pretrained_run is not None:
@@ -279,6 +290,10 @@ def _compare_method(model, args, fit_kwargs, epochs, lr_full, lr_head, strategy)
     print(f"fine-tuning with --method {args.method} for {epochs} epochs", flush=True)
     with strategy.scope():
         compare.finetune(model, method, spec)
+
+
+def _is_hub_run(run):
+    return run is not None and read_config(run, kind="pretrain").get("backbone") is not None
 
 
 def _sample(x, y, label_map, args):

@@ -81,7 +81,21 @@ def add_parsers(subparsers, common):
         "rows in tf.data; training stops on a token, step or time budget.",
     )
     text.add_argument("--data", required=True, help="corpus file, folder or table")
-    text.add_argument("--objective", choices=text_recipe.OBJECTIVES, default="causal")
+    text.add_argument(
+        "--backbone",
+        default=None,
+        metavar="PRESET_OR_DIR",
+        help="continue pretraining a keras-hub model (a preset name, or a local directory "
+        "from save_to_preset) instead of the toolkit's own from scratch; the model-size "
+        "and tokenizer flags then do not apply (docs/cli.md#keras-hub-backbones)",
+    )
+    text.add_argument(
+        "--objective",
+        choices=text_recipe.OBJECTIVES,
+        default=None,
+        help="default: causal; with --backbone, masked for BERT-like and causal for "
+        "GPT-2-like backbones",
+    )
     text.add_argument("--text-column", default=None, help="for a table")
     budget = text.add_mutually_exclusive_group()
     budget.add_argument(
@@ -94,6 +108,10 @@ def add_parsers(subparsers, common):
     budget.add_argument("--minutes", type=float, default=None, help="stop after M minutes")
     text.add_argument("--max-documents", type=int, default=None, help="read at most N")
     add_recipe_arguments(text, text_recipe.TextRecipe(), only=TEXT_PRETRAIN_FIELDS)
+    for action in text._actions:  # a trained keras-hub model continues at a gentler rate
+        if action.dest == "pretrain_lr":
+            action.default = None
+            action.help = f"default {text_recipe.TextRecipe.pretrain_lr}; with --backbone 5e-05"
     text.set_defaults(run=pretrain_text)
 
 
@@ -143,8 +161,10 @@ def pretrain_image(args):
     return 0
 
 
-def pretrain_text(args):
-    cli_data.check_modality(args.data, "text")
+def start_text_run(args):
+    """What both text pretraining paths (own and keras-hub) start with: the run directory
+    and its config, the strategy, the recipe, the corpus documents, their count and how
+    many of them are held out for the LM's loss."""
     out, config = prepare_run(args.out, args, "pretrain", "text")
     keras.utils.set_random_seed(args.seed)
     strategy = get_strategy(args.strategy)
@@ -157,6 +177,18 @@ def pretrain_text(args):
         raise CliError(f"{args.data!r} holds no text.")
     held = min(HELD_OUT_DOCUMENTS, count // 20)
     print(f"{args.data}: {count:,} documents ({held} held out for the LM's loss)", flush=True)
+    return out, config, strategy, recipe, documents, count, held
+
+
+def pretrain_text(args):
+    if args.backbone is not None:  # keras-hub is imported only for these runs (seconds)
+        from ptft_keras.cli import hub
+
+        return hub.pretrain_hub_text(args)
+    args.objective = args.objective or text_recipe.TextRecipe.objective
+    args.pretrain_lr = args.pretrain_lr or text_recipe.TextRecipe.pretrain_lr
+    cli_data.check_modality(args.data, "text")
+    out, config, strategy, recipe, documents, count, held = start_text_run(args)
     sample = [d.numpy().decode("utf-8") for d in documents.take(recipe.tokenizer_documents)]
     tokenizer = text_recipe.train_text_tokenizer(sample, recipe)
     save_tokenizer(tokenizer, os.path.join(out, "tokenizer"))

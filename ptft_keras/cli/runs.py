@@ -4,6 +4,8 @@
       config.json       every argument (defaults included), the kind of run, its modality,
                         package versions, the data's fingerprint, the start and end times
       autoencoder.keras | lm.keras | model.keras    the model of the step
+      preset/ | backbone.lora.h5 + head.weights.h5 + lora.json   keras-hub backbones
+                        (`--backbone`, ptft_keras.cli.hub): pretrain | finetune --method lora
       tokenizer/        text runs: vocabulary.txt + tokenizer.json
       metrics.jsonl     one JSON line per epoch and phase (and the final evaluation)
       training_log.csv, tensorboard/<phase>/        Keras' CSV and TensorBoard logs
@@ -90,7 +92,8 @@ def discard_unstarted_runs():
     a step that stopped on a user error before training leaves nothing behind."""
     for out in CREATED:
         checkpoints = os.path.join(out, "checkpoints")
-        trained = any(name.endswith(".keras") for name in os.listdir(out)) or any(
+        saved = (".keras", ".lora.h5", "preset")  # the model of a step (keras-hub: the last two)
+        trained = any(name.endswith(saved) for name in os.listdir(out)) or any(
             files for _, _, files in os.walk(checkpoints) if "state.json" in files
         )
         if not trained:

@@ -56,6 +56,10 @@ def add_parsers(subparsers, common_io):
 def load_run(run):
     """`(config, model, tokenizer or None)` of a finished fine-tune run."""
     config = read_config(run, kind="finetune")
+    if config.get("backbone") is not None:  # keras-hub: its preprocessor takes raw strings
+        from ptft_keras.cli.hub import load_hub_run
+
+        return config, load_hub_run(run, config), None
     model = keras.saving.load_model(os.path.join(run, "model.keras"), compile=False)
     tokenizer = None
     if config["modality"] == "text":
@@ -112,7 +116,11 @@ def run_evaluate(args):
 
 def run_export(args):
     config, model, tokenizer = load_run(args.run)
-    if config["modality"] == "image":
+    if config.get("backbone") is not None:
+        from ptft_keras.cli.hub import export_hub_run
+
+        path = export_hub_run(model, config, args.out, overwrite=args.overwrite)
+    elif config["modality"] == "image":
         from ptft_keras.export.image import export_image_classifier
 
         path = export_image_classifier(model, args.out, overwrite=args.overwrite)

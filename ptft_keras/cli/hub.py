@@ -1,0 +1,308 @@
+"""keras-hub backbones on the command line: `--backbone PRESET_OR_DIR` (docs/cli.md).
+
+    ptft pretrain text --data CORPUS --backbone PRESET_OR_DIR --out RUN [--objective masked|causal]
+    ptft finetune [HUB_PRETRAIN_RUN | --backbone PRESET_OR_DIR] --data TABLE --out RUN
+                  [--method auto|full|probe|lora]
+    ptft evaluate | export | predict RUN        # serve.py reads hub runs with `load_hub_run`
+
+A preset is a keras-hub preset name (`from_preset` downloads it) or a local directory
+written by keras-hub's `save_to_preset`. What the run directories hold, besides config.json
+(whose `backbone` is the preset: a name, or an absolute directory):
+
+    pretrain:            preset/   the adapted backbone + tokenizer, a keras-hub preset
+    finetune full/probe: model.keras                         (the whole classifier)
+    finetune lora:       backbone.lora.h5, head.weights.h5, lora.json (`save_hub_lora`); the
+                         base preset is referenced in config.json, not copied
+
+Only this module imports keras-hub (seconds), and only when a command uses a hub backbone.
+"""
+
+import os
+import warnings
+
+import keras
+import keras_hub
+import numpy as np
+import tensorflow as tf
+from keras_hub.src.utils.preset_utils import check_config_class, list_subclasses, load_json
+
+from ptft_keras.cli import data as cli_data
+from ptft_keras.cli.pretrain import start_text_run
+from ptft_keras.cli.runs import CliError, fingerprint, finish, phase_callbacks, prepare_run
+from ptft_keras.models.hub import hub_backbone, hub_causal_lm, hub_masked_lm, hub_text_classifier
+from ptft_keras.peft.hub import enable_hub_lora, load_hub_lora, merge_hub_lora, save_hub_lora
+from ptft_keras.training.callbacks import Budget
+from ptft_keras.training.compare import FinetuneSpec
+from ptft_keras.training.recipes import text as text_recipe
+from ptft_keras.training.recipes.arguments import recipe_from_args
+from ptft_keras.training.strategies import get_strategy
+from ptft_keras.variables import set_trainable
+
+PRESET = "preset"  # RUN/preset/: what `pretrain text --backbone` writes
+TASKS = {"masked": keras_hub.models.MaskedLM, "causal": keras_hub.models.CausalLM}
+HUB_PRETRAIN_LR = 5e-5  # keras-hub's MaskedLM default: continue a trained model gently
+SEQUENCE_LENGTH = 128  # fine-tuning: SST-2-like sentences fit in 128 word pieces; capped
+# at the backbone's max_sequence_length (keras-hub would pack to 512)
+LORA_RANK = FinetuneSpec.lora_rank  # the toolkit's `--method lora` rank (8)
+
+
+def resolve_preset(value):
+    """A local preset directory (made absolute) or a preset name, checked as far as
+    possible offline; a clear error names the bad value."""
+    if os.path.exists(value) or os.sep in value or value.startswith("."):
+        path = os.path.abspath(value)
+        if not os.path.isdir(path):
+            raise CliError(f"--backbone {value!r}: no such preset directory.")
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise CliError(
+                f"--backbone {value!r} is not a keras-hub preset directory (no config.json; "
+                "write one with keras-hub's save_to_preset)."
+            )
+        return path
+    return value  # a name: keras-hub's from_preset resolves (and downloads) it
+
+
+def backbone_class(preset):
+    """The keras-hub Backbone class of a preset, read from its config (no weights)."""
+    try:
+        return check_config_class(load_json(preset))
+    except Exception as error:  # keras-hub's (or the download's) own error, reworded
+        raise CliError(f"--backbone {preset!r}: not a usable keras-hub preset ({error})") from None
+
+
+def supported_objectives(cls):
+    """The pretraining objectives keras-hub has a task for, for backbone class `cls`."""
+    return [
+        name
+        for name, task in TASKS.items()
+        if any(getattr(sub, "backbone_cls", None) is cls for sub in list_subclasses(task))
+    ]
+
+
+def pretrain_hub_text(args):
+    """`ptft pretrain text --backbone`: keras-hub's MaskedLM / CausalLM on the corpus."""
+    cli_data.check_modality(args.data, "text")
+    preset = resolve_preset(args.backbone)
+    cls = backbone_class(preset)
+    objectives = supported_objectives(cls)
+    args.objective = args.objective or (objectives[0] if objectives else "masked")
+    if args.objective not in objectives:
+        raise CliError(
+            f"--objective {args.objective} needs a keras-hub {TASKS[args.objective].__name__} "
+            f"for {cls.__name__} (--backbone {args.backbone}); keras-hub has none. This "
+            f"backbone can do: {', '.join(objectives) or 'neither'}."
+        )
+    args.pretrain_lr = args.pretrain_lr or HUB_PRETRAIN_LR
+    out, config, strategy, recipe, documents, count, held = start_text_run(args)
+    limit = load_json(preset)["config"].get("max_sequence_length") or recipe.pretrain_seq_len
+    length = min(recipe.pretrain_seq_len, limit)  # keras-hub would pack to 512
+    with strategy.scope():
+        if args.objective == "masked":
+            lm = hub_masked_lm(preset, length, mask_selection_rate=recipe.mask_rate)
+        else:
+            lm = hub_causal_lm(preset, length)
+    fixed = [lm.preprocessor(batch) for batch in documents.take(held).batch(recipe.pretrain_batch)]
+    before = held_out_loss(lm, fixed)
+    batch, tokens_per_step = recipe.pretrain_batch, recipe.pretrain_batch * length
+    tokens = args.steps * tokens_per_step if args.steps else (args.tokens or recipe.pretrain_tokens)
+    seconds = args.minutes * 60 if args.minutes else None
+    print(
+        f"continued pretraining of {cls.__name__} ({lm.backbone.count_params():,} params) with "
+        f"keras-hub's {type(lm).__name__} ({args.objective}), rows of {length} tokens (one "
+        f"document each, padded), lr {args.pretrain_lr}; held-out loss before: {before:.4f}; "
+        "budget: " + (f"{args.minutes} minutes" if seconds else f"{tokens:,} tokens"),
+        flush=True,
+    )
+    if seconds is None:
+        steps = max(1, tokens // tokens_per_step)
+        epochs = -(-steps // recipe.steps_per_epoch)
+        optimizer = lambda: text_recipe.adamw(args.pretrain_lr, steps)  # noqa: E731
+        extra = [Budget(max_steps=steps, tokens_per_step=tokens_per_step)]
+    else:
+        epochs = 100_000  # the time budget stops it
+        optimizer = lambda: keras.optimizers.AdamW(  # noqa: E731
+            args.pretrain_lr, weight_decay=0.01, clipnorm=1.0
+        )
+        extra = [
+            text_recipe.TimeBudgetSchedule(args.pretrain_lr, seconds),
+            Budget(max_seconds=seconds, tokens_per_step=tokens_per_step),
+        ]
+    train = documents.skip(held).shuffle(10_000, seed=args.seed).batch(batch).repeat()
+    with strategy.scope():  # the optimizer's variables belong to the strategy too
+        lm.compile(optimizer=optimizer())
+        history = lm.fit(
+            train,  # raw strings: keras-hub's preprocessor masks / shifts them in tf.data
+            epochs=epochs,
+            steps_per_epoch=recipe.steps_per_epoch,
+            callbacks=[*extra, HeldOutLoss(fixed), *phase_callbacks(out, "pretrain")],
+            verbose=0,
+            shuffle=False,  # the pipeline shuffles
+        )
+    lm.backbone.save_to_preset(os.path.join(out, PRESET))
+    lm.preprocessor.tokenizer.save_to_preset(os.path.join(out, PRESET))
+    last = {k: v[-1] for k, v in history.history.items() if v}
+    config.update(
+        data=fingerprint(args.data), documents=count, backbone=preset, sequence_length=length
+    )
+    finish(
+        out,
+        config,
+        final_loss=last.get("loss"),
+        held_out_loss_before=before,
+        held_out_loss=last.get("val_loss"),
+        tokens=last.get("tokens"),
+        objective=args.objective,
+    )
+    print(
+        f"wrote {out}/{PRESET} (a keras-hub preset); final loss {last.get('loss')}, "
+        f"held-out loss {before:.4f} -> {last.get('val_loss')}",
+        flush=True,
+    )
+    return 0
+
+
+def held_out_loss(task, batches):
+    """Mean cross-entropy per target token (masked tokens, or next tokens) over fixed,
+    already preprocessed `(x, y, sample_weight)` batches: the same masks every time."""
+    total = weight = 0.0
+    for x, y, sample_weight in batches:
+        logits = task(x, training=False)  # (batch, targets, vocab)
+        losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        mask = keras.ops.cast(sample_weight, losses.dtype)  # (batch, targets)
+        total += float(keras.ops.sum(losses * mask))
+        weight += float(keras.ops.sum(mask))
+    return total / weight if weight else float("nan")
+
+
+class HeldOutLoss(keras.callbacks.Callback):
+    """`val_loss` (held_out_loss) in every epoch's logs, for the loggers after it."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.batches and logs is not None:
+            logs["val_loss"] = held_out_loss(self.model, self.batches)
+
+
+def _full(model, lr):
+    return lr
+
+
+def _probe(model, lr):
+    backbone = {id(v) for v in model.backbone.weights}
+    set_trainable(model, lambda key, v: id(v) not in backbone)  # the head alone
+    return 10 * lr  # as the toolkit's head-only methods (finetune._compare_method)
+
+
+def _lora(model, lr):
+    enable_hub_lora(model, rank=LORA_RANK)  # keras-hub's default targets (query, value)
+    return 10 * lr
+
+
+# --method -> how it sets what trains and its learning rate: (model, lr) -> lr.
+HUB_METHODS = {"auto": _full, "full": _full, "probe": _probe, "lora": _lora}
+
+
+def finetune_hub(args, sample):
+    """`ptft finetune` on a hub pretrain run or on `--backbone`; `sample(x, y, label_map,
+    args)` draws --labels-per-class."""
+    if args.pretrained_run is not None and args.backbone is not None:
+        raise CliError("finetune takes a hub PRETRAINED_RUN or --backbone, not both.")
+    if args.method not in HUB_METHODS:
+        raise CliError(
+            f"--method {args.method} is not supported for keras-hub backbones yet; use one "
+            f"of {', '.join(HUB_METHODS)}."
+        )
+    if args.scratch or args.unlabeled or args.semi_supervised not in ("auto", "none"):
+        raise CliError(
+            "--scratch, --unlabeled and --semi-supervised are not supported for keras-hub "
+            "backbones; fine-tune the preset as it is."
+        )
+    if args.pretrained_run is not None:
+        preset = os.path.join(os.path.abspath(args.pretrained_run), PRESET)
+    else:
+        preset = resolve_preset(args.backbone)
+        backbone_class(preset)  # a clear error for a bad name or directory
+    cli_data.check_modality(args.data, "text")
+    texts, y, label_map, table = cli_data.labeled_texts(
+        args.data, args.text_column, args.label_column
+    )
+    texts, y = sample(texts, y, label_map, args)
+    out, config = prepare_run(args.out, args, "finetune", "text")
+    keras.utils.set_random_seed(args.seed)
+    strategy = get_strategy(args.strategy)
+    recipe = recipe_from_args(
+        text_recipe.TextRecipe, args, batch_size=args.batch_size, semi_supervised="none"
+    )
+    with strategy.scope():
+        backbone = hub_backbone(preset)
+        length = min(SEQUENCE_LENGTH, backbone.max_sequence_length)
+        model = hub_text_classifier(
+            backbone, len(label_map), label_names=label_map.names, preset=preset,
+            sequence_length=length,
+        )  # fmt: skip
+        lr = HUB_METHODS[args.method](model, recipe.lr)
+        epochs = args.epochs or (recipe.few_epochs if len(y) <= 5000 else recipe.all_epochs)
+        steps = -(-len(y) // recipe.batch_size)
+        model.compile(optimizer=text_recipe.adamw(lr, steps * epochs))
+        print(
+            f"fine-tuning {type(model).__name__} (--method {args.method}, lr {lr}, "
+            f"{sum(int(np.prod(v.shape)) for v in model.trainable_weights):,} trainable "
+            f"params) on {len(y)} labeled texts, {len(label_map)} classes, {epochs} epochs",
+            flush=True,
+        )
+        data = tf.data.Dataset.from_tensor_slices((np.asarray(texts, dtype=str), np.asarray(y)))
+        model.fit(
+            data.shuffle(len(y), seed=args.seed).batch(recipe.batch_size),  # raw strings
+            epochs=epochs,
+            callbacks=phase_callbacks(out, "finetune"),
+            verbose=0,
+            shuffle=False,  # the pipeline shuffles
+        )
+    if args.method == "lora":
+        save_hub_lora(model, out)  # backbone.lora.h5, head.weights.h5, lora.json
+    else:
+        model.save(os.path.join(out, "model.keras"))
+    config.update(
+        data=fingerprint(args.data),
+        backbone=preset,
+        sequence_length=length,
+        text_column=table.text_column,
+        label_column=table.label_column,
+    )
+    if args.pretrained_run is not None:
+        config["pretrained"] = os.path.abspath(args.pretrained_run)
+    finish(out, config, label_names=model.label_names, method=args.method)
+    saved = (
+        "backbone.lora.h5, head.weights.h5, lora.json" if args.method == "lora" else "model.keras"
+    )
+    print(f"wrote {out}: {saved} ({len(label_map)} classes)", flush=True)
+    return 0
+
+
+def load_hub_run(run, config):
+    """The classifier of a hub fine-tune run, ready to predict on raw strings."""
+    if config.get("method") != "lora":
+        return keras.saving.load_model(os.path.join(run, "model.keras"), compile=False)
+    preset = config["backbone"]
+    if os.path.isabs(preset) and not os.path.isdir(preset):
+        raise CliError(f"{run} holds LoRA weights for the preset {preset}, which is gone.")
+    names = config["label_names"]
+    model = hub_text_classifier(
+        preset, len(names), label_names=names, sequence_length=config["sequence_length"]
+    )
+    with warnings.catch_warnings():  # keras-hub's head file holds no optimizer to restore
+        warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+        load_hub_lora(model, run)
+    return model
+
+
+def export_hub_run(model, config, path, overwrite=False):
+    """The raw-string SavedModel of `export_hub_classifier` (LoRA merged first)."""
+    from ptft_keras.export.hub import export_hub_classifier
+
+    if config.get("method") == "lora":
+        model = merge_hub_lora(model)
+    return export_hub_classifier(model, path, overwrite=overwrite)
