@@ -2,9 +2,14 @@
 
     ptft demo-data mnist --out data/mnist    # unlabeled/, labeled/ (10 a class), test/
     ptft demo-data sst2 --out data/sst2      # train.csv (string labels), test.csv
+    ptft demo-data bert-preset --out models/bert_tiny_random   # a local keras-hub preset
 
 From the MNIST sample bundled with the package and SST-2 in `../shared/data/sst2` (or
-`$PTFT_SST2_DIR`), so the README walkthroughs run without a network.
+`$PTFT_SST2_DIR`), so the README walkthroughs run without a network. `bert-preset` writes
+what `--backbone` takes offline in place of a downloaded `bert_tiny_en_uncased`: the same
+shape with random weights and a WordPiece vocabulary learned from the SST-2 train
+sentences and, when `../shared/data/imdb_unsup` (or `$PTFT_IMDB_DIR`) is there, 10,000 IMDb
+reviews (`ptft_keras.models.hub_presets`).
 """
 
 import csv
@@ -23,12 +28,15 @@ def add_parser(subparsers):
         "labeled images per class, a held-out test set), or SST-2 as CSV tables with "
         "string labels.",
     )
-    parser.add_argument("dataset", choices=("mnist", "sst2"))
+    parser.add_argument("dataset", choices=("mnist", "sst2", "bert-preset"))
     parser.add_argument("--out", required=True, help="folder to write")
     parser.add_argument("--labels-per-class", type=int, default=10, help="mnist: labeled/")
     parser.add_argument("--size", type=int, default=28, help="mnist: side in pixels")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=1, help="mnist")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--vocab-size", type=int, default=4000, help="bert-preset: WordPiece vocabulary (about)"
+    )
     parser.set_defaults(run=write_demo_data)
 
 
@@ -37,6 +45,8 @@ def write_demo_data(args):
         raise CliError(f"{args.out} exists and is not empty; choose another --out.")
     if args.dataset == "mnist":
         return _mnist(args)
+    if args.dataset == "bert-preset":
+        return _bert_preset(args)
     return _sst2(args)
 
 
@@ -76,4 +86,22 @@ def _sst2(args):
             writer.writerow(["text", "label"])
             writer.writerows(zip(texts, (names[int(y)] for y in np.asarray(labels)), strict=True))
         print(f"wrote {len(texts)} rows to {path}")
+    return 0
+
+
+def _bert_preset(args):
+    from ptft_keras.data.datasets import imdb
+    from ptft_keras.data.datasets.sst2 import load_sst2
+    from ptft_keras.models.hub_presets import random_bert_preset
+
+    texts = list(load_sst2("train")[0])
+    source, path = imdb.default_corpus_source()
+    if source == "path":  # the offline corpus; never downloads here
+        reviews = imdb.imdb_corpus(source, path).take(10_000).as_numpy_iterator()
+        texts += [r.decode("utf-8") for r in reviews]
+    _, vocabulary = random_bert_preset(args.out, texts, args.vocab_size, seed=args.seed)
+    print(
+        f"wrote a random BERT-Tiny-shaped keras-hub preset ({len(vocabulary):,} WordPieces "
+        f"from {len(texts):,} texts) to {args.out}"
+    )
     return 0

@@ -1,8 +1,9 @@
 """Tiny keras-hub presets written with keras-hub's own `save_to_preset` (no downloads).
 
-BERT: a WordPiece vocabulary computed by `keras_hub.tokenizers.compute_word_piece_vocabulary`
-on 200 SST-2 training sentences. GPT-2: a byte-level BPE (256 byte symbols + merges) trained
-by the `tokenizers` library on the same sentences. Both: 1-2 layers, hidden 16.
+BERT: `ptft_keras.models.hub_presets.random_bert_preset` (a WordPiece vocabulary computed
+by `keras_hub.tokenizers.compute_word_piece_vocabulary` on 200 SST-2 training sentences).
+GPT-2: a byte-level BPE (256 byte symbols + merges) trained by the `tokenizers` library on
+the same sentences. Both: 1-2 layers, hidden 16.
 """
 
 import os
@@ -35,23 +36,11 @@ def sst2_texts():
 
 @pytest.fixture(scope="session")
 def bert_preset(tmp_path_factory, sst2_texts):
-    texts = sst2_texts[0]
-    vocab = keras_hub.tokenizers.compute_word_piece_vocabulary(
-        tf.data.Dataset.from_tensor_slices(texts).batch(50), 400, lowercase=True
-    )  # a list is read as file names; a dataset as text
-    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocab, lowercase=True)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=len(vocab),
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=32,
-        dropout=0.0,
-    )
+    from ptft_keras.models.hub_presets import random_bert_preset
+
     path = str(tmp_path_factory.mktemp("presets") / "tiny_bert")
-    backbone.save_to_preset(path)
-    tokenizer.save_to_preset(path)
+    shape = dict(num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32)
+    random_bert_preset(path, sst2_texts[0], 400, dropout=0.0, max_sequence_length=32, **shape)
     return path
 
 

@@ -74,3 +74,19 @@ def test_bad_arguments_are_named(bert_preset):
     backbone = keras_hub.models.Backbone.from_preset(bert_preset)
     with pytest.raises(ValueError, match="No tokenizer: pass preset="):
         hub.hub_text_classifier(backbone, 2, sequence_length=SEQ)
+
+
+def test_random_bert_preset_loads_as_a_downloaded_one_would(bert_preset, tmp_path):
+    from ptft_keras.models.hub_presets import random_bert_preset
+
+    backbone = keras_hub.models.Backbone.from_preset(bert_preset)  # the user's path
+    assert isinstance(backbone, keras_hub.models.BertBackbone)
+    assert (backbone.num_layers, backbone.hidden_dim, backbone.max_sequence_length) == (2, 16, 32)
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(bert_preset)
+    assert tokenizer.vocabulary_size() == backbone.vocabulary_size > 100
+    ids = keras.ops.convert_to_numpy(tokenizer("a gripping film"))  # one string: a dense row
+    assert len(ids) > 0 and int(np.max(ids)) < backbone.vocabulary_size
+    with pytest.raises(ValueError, match="'hidden'"):
+        random_bert_preset(str(tmp_path / "x"), ["a film"], 10, hidden=4)
+    with pytest.raises(ValueError, match="empty"):
+        random_bert_preset(str(tmp_path / "y"), [], 10)
