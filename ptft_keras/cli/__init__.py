@@ -13,7 +13,7 @@ keras-hub backbones (a preset name, or a local directory from keras-hub's save_t
     ptft pretrain text --data FILE_OR_DIR --backbone PRESET_OR_DIR --out RUN
                        [--objective masked|causal]
     ptft finetune [HUB_RUN | --backbone PRESET_OR_DIR] --data LABELED --out RUN
-                  [--method auto|full|probe|lora]    # then evaluate / export / predict RUN
+                  [--method auto|full|probe|lora|bitfit]  # then evaluate / export / predict RUN
 
 Each step writes a run directory (`ptft_keras.cli.runs`) that the next one reads. Every
 subcommand is a thin layer over the library (`ptft_keras.training.recipes`, `.data`,

@@ -2,7 +2,7 @@
 
     ptft pretrain text --data CORPUS --backbone PRESET_OR_DIR --out RUN [--objective masked|causal]
     ptft finetune [HUB_PRETRAIN_RUN | --backbone PRESET_OR_DIR] --data TABLE --out RUN
-                  [--method auto|full|probe|lora]
+                  [--method auto|full|probe|lora|bitfit]
     ptft evaluate | export | predict RUN        # serve.py reads hub runs with `load_hub_run`
 
 A preset is a keras-hub preset name (`from_preset` downloads it) or a local directory
@@ -33,6 +33,7 @@ from ptft_keras.models.hub import hub_backbone, hub_causal_lm, hub_masked_lm, hu
 from ptft_keras.peft.hub import enable_hub_lora, load_hub_lora, merge_hub_lora, save_hub_lora
 from ptft_keras.training.callbacks import Budget
 from ptft_keras.training.compare import FinetuneSpec
+from ptft_keras.training.hub_methods import hub_bitfit
 from ptft_keras.training.recipes import text as text_recipe
 from ptft_keras.training.recipes.arguments import recipe_from_args
 from ptft_keras.training.strategies import get_strategy
@@ -201,8 +202,15 @@ def _lora(model, lr):
     return 10 * lr
 
 
-# --method -> how it sets what trains and its learning rate: (model, lr) -> lr.
-HUB_METHODS = {"auto": _full, "full": _full, "probe": _probe, "lora": _lora}
+def _bitfit(model, lr):
+    hub_bitfit(model)  # biases, LayerNorms and the head (training/hub_methods.py)
+    return 10 * lr
+
+
+# --method -> how it sets what trains and its learning rate: (model, lr) -> lr. The staged
+# and optimizer-changing methods (lp-ft, gradual, llrd) and adapters (not in a saved
+# keras-hub config) are library-only: ptft_keras.training.hub_methods.
+HUB_METHODS = {"auto": _full, "full": _full, "probe": _probe, "lora": _lora, "bitfit": _bitfit}
 
 
 def finetune_hub(args, sample):

@@ -156,8 +156,8 @@ def test_errors_name_the_bad_value(bert_preset, gpt2_preset, tmp_path, capsys): 
         assert not out.exists()  # nothing left behind
         return message
 
-    message = error("finetune", "--backbone", bert_preset, "--data", table, "--method", "bitfit")
-    assert "--method bitfit is not supported for keras-hub backbones yet" in message
+    message = error("finetune", "--backbone", bert_preset, "--data", table, "--method", "adapters")
+    assert "--method adapters is not supported for keras-hub backbones yet" in message
     assert "auto, full, probe, lora" in message
     message = error(
         "pretrain", "text", "--data", corpus, "--backbone", gpt2_preset, "--objective", "masked"
@@ -169,3 +169,22 @@ def test_errors_name_the_bad_value(bert_preset, gpt2_preset, tmp_path, capsys): 
     assert repr(missing) in message and "no such preset directory" in message
     message = error("finetune", "--backbone", tmp_path, "--data", table)  # not a preset
     assert repr(str(tmp_path)) in message and "no config.json" in message
+
+
+def test_bitfit_trains_biases_norms_and_head_only(hub_runs, capsys, bert_preset):  # noqa: F811
+    train, _, _ = write_table(hub_runs["root"] / "train_bitfit.tsv", 0, 64)
+    out = hub_runs["root"] / "bitfit"
+    status, stdout, _ = ptft(
+        capsys, "finetune", "--backbone", bert_preset, "--data", train, "--method", "bitfit",
+        "--epochs", 1, "--out", out,
+    )  # fmt: skip
+    assert status == 0, stdout
+    model = load_run(str(out))[1]
+    original = keras_hub.models.Backbone.from_preset(bert_preset)
+    moved = [
+        a.path
+        for a, b in zip(model.backbone.weights, original.weights, strict=True)
+        if np.abs(a.numpy() - b.numpy()).max() > 0
+    ]
+    assert moved, "no backbone variable trained"
+    assert all(path.endswith(("bias", "gamma", "beta")) for path in moved), moved
