@@ -39,7 +39,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -48,6 +47,7 @@ from ptft_keras.data.language_modeling import packed_lm_dataset, packed_token_ro
 from ptft_keras.data.splits import sample_few_labels  # noqa: E402
 from ptft_keras.data.tokenizer import load_tokenizer  # noqa: E402
 from ptft_keras.models import hub  # noqa: E402
+from ptft_keras.models.hub_presets import random_bert_preset  # noqa: E402
 from ptft_keras.training.baselines import tfidf_logistic_regression  # noqa: E402
 from ptft_keras.training.recipes import text as recipe_lib  # noqa: E402
 from ptft_keras.training.schedules import warmup_then_decay  # noqa: E402
@@ -55,9 +55,6 @@ from ptft_keras.training.strategies import xla_option  # noqa: E402
 
 HELD_OUT_DOCUMENTS = 500  # corpus documents kept out of pretraining (as the example does)
 LABEL_NAMES = sst2.LABELS.names
-# BERT-Tiny (Turc et al. 2019, google/bert_uncased_L-2_H-128_A-2): the keras-hub model
-# closest in size to TextRecipe (2 layers, 128 wide, MLP 512); it has 2 heads, ours 4.
-BERT_TINY = dict(num_layers=2, hidden_dim=128, num_heads=2, intermediate_dim=512)
 NOTES = [
     "held-out losses: masked-token loss (hub-bert) vs next-token loss (own): not comparable",
     "hub-bert sees each document's first 128 tokens (keras-hub's MaskedLMPreprocessor does "
@@ -82,6 +79,12 @@ def parse_args(argv=None):
     p.add_argument("--labels", type=int, default=1000, help="class-balanced label budget")
     p.add_argument("--seeds", default="0,1,2", help="each draws its own labels")
     p.add_argument("--lr", type=float, default=recipe.lr, help="fine-tuning peak LR, both")
+    p.add_argument(
+        "--hub-pretrain-lr",
+        type=float,
+        default=None,
+        help="BERT's peak pretraining LR (default: the recipe's, as for own)",
+    )
     p.add_argument("--vocab-size", type=int, default=recipe.vocab_size, help="both arms")
     p.add_argument("--validation", action="store_true", help="score on 872 held out of train")
     p.add_argument("--own-lm", default=None, help="a --save-lm dir: skip own pretraining")
@@ -91,7 +94,9 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.recipe = dataclasses.replace(recipe, vocab_size=args.vocab_size, lr=args.lr)
-    args.bert = dict(BERT_TINY, max_sequence_length=recipe_lib.max_length(args.recipe))
+    # BERT-Tiny (hub_presets.BERT_TINY): the keras-hub model closest in size to TextRecipe
+    # (2 layers, 128 wide, MLP 512); it has 2 heads, ours 4.
+    args.bert = dict(max_sequence_length=recipe_lib.max_length(args.recipe))
     if args.smoke:  # shrink the real configuration, as examples/text_sentiment.py does
         r = dataclasses.replace(args.recipe.smoke(), steps_per_epoch=5, tokenizer_documents=200)
         args.recipe, args.tokens, args.labels = r, args.tokens or 20_000, 20
@@ -151,17 +156,12 @@ def pretrain_own(args, documents, held_out, sample):
 
 
 def pretrain_hub(args, documents, held_out, sample, preset_dir):
-    recipe, seed = args.recipe, args.seeds[0]
-    texts = tf.data.Dataset.from_tensor_slices(sample).batch(1000)  # a list = file names
-    vocab = keras_hub.tokenizers.compute_word_piece_vocabulary(
-        texts, args.vocab_size, lowercase=True
-    )
-    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocab, lowercase=True)
-    keras.utils.set_random_seed(seed)
-    backbone = keras_hub.models.BertBackbone(len(vocab), dropout=recipe.dropout, **args.bert)
+    lr = args.hub_pretrain_lr or args.recipe.pretrain_lr
+    recipe, seed = dataclasses.replace(args.recipe, pretrain_lr=lr), args.seeds[0]
     random_dir, pretrained_dir = (os.path.join(preset_dir, n) for n in ("random", "pretrained"))
-    backbone.save_to_preset(random_dir)
-    tokenizer.save_to_preset(random_dir)
+    _, vocab = random_bert_preset(
+        random_dir, sample, args.vocab_size, seed, recipe.dropout, **args.bert
+    )
     mlm = hub.hub_masked_lm(random_dir, sequence_length=args.bert["max_sequence_length"])
     mlm.compile(
         optimizer=keras.optimizers.AdamW(recipe.pretrain_lr, weight_decay=0.01, clipnorm=1.0),
@@ -175,7 +175,7 @@ def pretrain_hub(args, documents, held_out, sample, preset_dir):
     mlm.backbone.save_to_preset(pretrained_dir)
     mlm.preprocessor.tokenizer.save_to_preset(pretrained_dir)
     info = {"arm": "hub-bert", "tokens": tokens, "seconds": seconds, "held_out_loss": loss}
-    info.update(params=mlm.backbone.count_params(), vocab=len(vocab))
+    info.update(params=mlm.backbone.count_params(), vocab=len(vocab), pretrain_lr=lr)
     return info, pretrained_dir
 
 
