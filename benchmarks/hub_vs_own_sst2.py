@@ -252,18 +252,9 @@ def finetune_own(lm, ids, labels, eval_ids, eval_y, recipe, seed):
 def main(argv=None):
     args = parse_args(argv)
     recipe = args.recipe
-    train_x, train_y = sst2.load_sst2("train", data_dir=args.data_dir)
-    eval_x, eval_y = sst2.load_sst2("dev", data_dir=args.data_dir)
-    if args.validation:
-        train_x, train_y, eval_x, eval_y = sst2.validation_split(train_x, train_y, 872, seed=0)
-    if args.smoke:
-        train_x, train_y, eval_x, eval_y = (
-            train_x[:1500],
-            train_y[:1500],
-            eval_x[:100],
-            eval_y[:100],
-        )
-    split = "validation (held out of train.tsv)" if args.validation else "dev"
+    train_x, train_y, eval_x, eval_y, split = sst2.load_sst2_experiment(
+        args.data_dir, args.validation, args.smoke
+    )  # --validation chooses the recipe; dev.tsv stays for reporting only
     docs = imdb.imdb_corpus("path", args.corpus) if args.corpus else imdb.imdb_corpus()
     documents, held_out = docs.skip(HELD_OUT_DOCUMENTS), docs.take(HELD_OUT_DOCUMENTS)
     first = documents.take(recipe.tokenizer_documents).as_numpy_iterator()

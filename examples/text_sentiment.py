@@ -137,18 +137,9 @@ def main(argv=None):
     taken = [p for p in exports.values() if os.path.exists(p)]
     if not args.no_export and taken and not args.overwrite:  # fail now, not after training
         raise FileExistsError(f"export path {taken[0]!r} exists; pass --overwrite")
-    train_x, train_y = sst2.load_sst2("train", data_dir=args.data_dir)
-    eval_x, eval_y = sst2.load_sst2("dev", data_dir=args.data_dir)
-    if args.validation:  # choose the recipe here; dev.tsv stays for reporting only
-        train_x, train_y, eval_x, eval_y = sst2.validation_split(train_x, train_y, 872, seed=0)
-    if args.smoke:
-        train_x, train_y, eval_x, eval_y = (
-            train_x[:1500],
-            train_y[:1500],
-            eval_x[:100],
-            eval_y[:100],
-        )
-    split = "validation (held out of train.tsv)" if args.validation else "dev"
+    train_x, train_y, eval_x, eval_y, split = sst2.load_sst2_experiment(
+        args.data_dir, args.validation, args.smoke
+    )  # --validation chooses the recipe; dev.tsv stays for reporting only
     log(f"SST-2: {len(train_x)} train phrases (label pool), {len(eval_x)} {split} sentences")
     callbacks = lambda name: training_callbacks(
         os.path.join(args.backup_dir, name) if args.backup_dir else None, verbose=True

@@ -112,3 +112,26 @@ def validation_split(texts, labels, size=872, seed=0):
     keep = np.array([not any(f" {t} " in f for f in framed) for t in texts])
     validation_labels = np.array([label_of[s] for s in held_out], dtype=np.int64)
     return texts[keep], labels[keep], np.array(held_out, dtype=object), validation_labels
+
+
+def load_sst2_experiment(data_dir=None, validation=False, smoke=False):
+    """The train pool and the scored split of an SST-2 experiment.
+
+    `dev.tsv` is scored unless `validation`, which scores 872 sentences held out of
+    `train.tsv` (`validation_split`) so a recipe is chosen without touching dev. `smoke`
+    keeps 1,500 train phrases and 100 scored sentences. Returns `(train_texts,
+    train_labels, eval_texts, eval_labels, split_name)`.
+    """
+    train_x, train_y = load_sst2("train", data_dir=data_dir)
+    eval_x, eval_y = load_sst2("dev", data_dir=data_dir)
+    if validation:
+        train_x, train_y, eval_x, eval_y = validation_split(train_x, train_y, 872, seed=0)
+    if smoke:
+        train_x, train_y, eval_x, eval_y = (
+            train_x[:1500],
+            train_y[:1500],
+            eval_x[:100],
+            eval_y[:100],
+        )
+    split = "validation (held out of train.tsv)" if validation else "dev"
+    return train_x, train_y, eval_x, eval_y, split
