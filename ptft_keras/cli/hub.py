@@ -31,7 +31,7 @@ from ptft_keras.cli.pretrain import start_text_run
 from ptft_keras.cli.runs import CliError, fingerprint, finish, phase_callbacks, prepare_run
 from ptft_keras.models.hub import hub_backbone, hub_causal_lm, hub_masked_lm, hub_text_classifier
 from ptft_keras.peft.hub import enable_hub_lora, load_hub_lora, merge_hub_lora, save_hub_lora
-from ptft_keras.training.callbacks import Budget
+from ptft_keras.training.callbacks import UNTIL_STOPPED, Budget
 from ptft_keras.training.compare import FinetuneSpec
 from ptft_keras.training.hub_methods import hub_bitfit
 from ptft_keras.training.recipes import text as text_recipe
@@ -120,7 +120,7 @@ def pretrain_hub_text(args):
         optimizer = lambda: text_recipe.adamw(args.pretrain_lr, steps)  # noqa: E731
         extra = [Budget(max_steps=steps, tokens_per_step=tokens_per_step)]
     else:
-        epochs = 100_000  # the time budget stops it
+        epochs = UNTIL_STOPPED  # the time budget stops it
         optimizer = lambda: keras.optimizers.AdamW(  # noqa: E731
             args.pretrain_lr, weight_decay=0.01, clipnorm=1.0
         )

@@ -23,6 +23,8 @@ from ptft_keras.training.checkpointing import AtomicBackupAndRestore
 from ptft_keras.training.strategies import task_info
 
 CSV_LOG = "training_log.csv"
+UNTIL_STOPPED = 100_000  # `fit` epochs for a run that a `Budget` (time) stops instead
+COUNTS = ("tokens", "tokens_per_second")  # logged as whole numbers
 
 
 class EpochLogger(keras.callbacks.Callback):
@@ -42,8 +44,8 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
-        metrics = "  ".join(f"{k}={_fmt(v)}" for k, v in sorted((logs or {}).items()))
-        total = f"/{self._epochs}" if self._epochs else ""
+        metrics = "  ".join(f"{k}={_fmt(v, k)}" for k, v in sorted((logs or {}).items()))
+        total = f"/{self._epochs}" if self._epochs and self._epochs != UNTIL_STOPPED else ""
         line = (
             f"{self.prefix}epoch {epoch + 1}{total}  {metrics}  "
             f"{now - self._epoch_start:.1f}s (total {now - self._train_start:.1f}s)"
@@ -77,9 +79,9 @@ def training_callbacks(backup_dir=None, verbose=True, *, delete_checkpoint=True)
     return callbacks
 
 
-def _fmt(value):
+def _fmt(value, name=""):
     try:
-        return f"{float(value):.4f}"
+        return f"{float(value):,.0f}" if name in COUNTS else f"{float(value):.4f}"
     except (TypeError, ValueError):
         return str(value)
 

@@ -1,12 +1,13 @@
 """Pretraining budgets (steps, tokens, wall time) and the corpus pretraining recipe."""
 
+import io
 import time
 
 import keras
 import numpy as np
 import pytest
 
-from ptft_keras.training.callbacks import Budget
+from ptft_keras.training.callbacks import UNTIL_STOPPED, Budget, EpochLogger
 
 pytestmark = pytest.mark.tf_only
 
@@ -47,6 +48,21 @@ def test_time_budget_stops_within_one_step():
     )
     assert 0.5 <= time.perf_counter() - start < 2.0
     assert 5 <= count.steps <= 15  # 0.5 s of 0.05 s steps (+ step time), not all 100
+
+
+def test_time_budgeted_log_lines_show_no_epoch_total_and_whole_token_counts():
+    x, y = np.ones((64, 3), "float32"), np.ones((64, 1), "float32")
+    stream = io.StringIO()
+    budget = Budget(max_steps=20, tokens_per_step=1234)  # mid-epoch 2 of 16 steps each
+    callbacks = [budget, EpochLogger(stream)]
+    _model().fit(x, y, batch_size=4, epochs=UNTIL_STOPPED, callbacks=callbacks, verbose=0)
+    lines = stream.getvalue().splitlines()
+    assert [line.split("  ")[0] for line in lines] == ["epoch 1", "epoch 2"], lines
+    assert "tokens=19,744" in lines[0] and "tokens=24,680" in lines[1], lines
+    assert "loss=" in lines[0] and "." in lines[0].split("loss=")[1].split()[0]
+    stream = io.StringIO()
+    _model().fit(x, y, batch_size=4, epochs=2, callbacks=[EpochLogger(stream)], verbose=0)
+    assert stream.getvalue().startswith("epoch 1/2  "), stream.getvalue()
 
 
 def test_corpus_pretraining_spends_its_token_budget_and_learns(tmp_path):

@@ -376,7 +376,7 @@ def pretrain_on_corpus(
     Returns the History.
     """
     from ptft_keras.data.language_modeling import packed_lm_dataset, packed_token_rows
-    from ptft_keras.training.callbacks import Budget
+    from ptft_keras.training.callbacks import UNTIL_STOPPED, Budget
 
     causal = isinstance(lm, CausalLM)
     row_length = recipe.pretrain_seq_len + (1 if causal else 0)  # causal: x, y shift by one
@@ -400,7 +400,7 @@ def pretrain_on_corpus(
         make_optimizer = lambda: adamw(recipe.pretrain_lr, total_steps)
         extra = [Budget(max_steps=total_steps, tokens_per_step=tokens_per_step)]
     else:
-        epochs = 100_000  # the time budget stops it
+        epochs = UNTIL_STOPPED  # the time budget stops it
         make_optimizer = lambda: keras.optimizers.AdamW(
             recipe.pretrain_lr, weight_decay=0.01, clipnorm=1.0
         )
