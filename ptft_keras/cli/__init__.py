@@ -80,8 +80,9 @@ def build_parser():
 def main(argv=None):
     """Entry point of the `ptft` script (pyproject `[project.scripts]`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from ptft_keras.cli.runs import CliError, discard_unstarted_runs
+    from ptft_keras.cli.runs import CREATED, CliError, discard_unstarted_runs
 
+    CREATED.clear()  # only this call's run directories are discarded on a user error
     parser = build_parser()
     args = parser.parse_args(argv)
     command = getattr(args, "run_command", None) or args.run

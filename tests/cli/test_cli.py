@@ -41,27 +41,59 @@ def digits(tmp_path_factory):
     return root / "mnist"
 
 
-def test_help_reads_well(tmp_path):
-    top = ptft("--help", cwd=tmp_path).stdout
+def ptft_in_process(*args, cwd, monkeypatch, capsys):
+    """`ptft ARGS` through `ptft_keras.cli.main` in this process: (status, stdout, stderr).
+
+    For checks of argument handling and error messages, which need no fresh process; the
+    subprocess path (`ptft`) is still run once per test below, as users run it.
+    """
+    from ptft_keras.cli import main
+
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()  # drop earlier output
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as exit:  # argparse: --help, and usage errors
+        status = exit.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_help_reads_well(tmp_path, monkeypatch, capsys):
+    top = ptft("--help", cwd=tmp_path).stdout  # as users run it
     for command in ("pretrain", "finetune", "evaluate", "export", "predict", "demo-data"):
         assert command in top
-    finetune = ptft("finetune", "--help", cwd=tmp_path).stdout
+
+    def help_text(*command):
+        status, out, _ = ptft_in_process(
+            *command, "--help", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys
+        )
+        assert status == 0
+        return out
+
+    finetune = help_text("finetune")
     for flag in ("--unlabeled", "--method", "--semi-supervised", "--text-column", "--scratch"):
         assert flag in finetune
-    assert "--steps" in ptft("pretrain", "text", "--help", cwd=tmp_path).stdout
+    assert "--steps" in help_text("pretrain", "text")
 
 
-def test_errors_users_cause_are_named(digits, tmp_path):
-    def error(*args):
-        run = ptft(*args, cwd=tmp_path, check=False)
-        assert run.returncode == 2, (run.stdout, run.stderr[-2000:])
-        message = run.stderr.strip().splitlines()[-1]
-        assert message.startswith("ptft: error: "), run.stderr[-2000:]
+def test_errors_users_cause_are_named(digits, tmp_path, monkeypatch, capsys):
+    # As users run it: a subprocess, exit status 2, the message on stderr's last line.
+    run = ptft("pretrain", "image", "--data", "nowhere", "--out", "r", cwd=tmp_path, check=False)
+    assert run.returncode == 2, (run.stdout, run.stderr[-2000:])
+    assert run.stderr.strip().splitlines()[-1].startswith("ptft: error: "), run.stderr[-2000:]
+    assert "'nowhere' does not exist" in run.stderr
+    assert not (tmp_path / "r").exists()  # nothing half-made is left behind
+
+    def error(*args):  # the same path in-process: many cases, one TensorFlow import
+        status, out, err = ptft_in_process(
+            *args, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys
+        )
+        assert status == 2, (out, err[-2000:])
+        message = err.strip().splitlines()[-1]
+        assert message.startswith("ptft: error: "), err[-2000:]
         return message
 
-    assert "'nowhere' does not exist" in error(
-        "pretrain", "image", "--data", "nowhere", "--out", "r"
-    )
     (tmp_path / "empty").mkdir()
     assert "No images found" in error("pretrain", "image", "--data", "empty", "--out", "r")
     one = tmp_path / "one" / "cat"
