@@ -5,6 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# pytest-xdist worker processes: the suite is mostly single-threaded TensorFlow/Keras
+# overhead, so two workers use both cores of a 2-core machine (`make test PYTEST_WORKERS=0`
+# runs in one process).
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 # Model-level tests that must pass on every Keras backend, not only TensorFlow.
 BACKEND_AGNOSTIC_TESTS := tests/layers tests/models tests/transfer tests/peft
 
@@ -20,11 +25,11 @@ demo: $(BIN)/.installed
 	$(BIN)/python examples/mnist_autoencoder_classifier.py $(ARGS)
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -m "not slow" tests
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m "not slow and not tf_only" $(BACKEND_AGNOSTIC_TESTS)
+	$(PYTEST) -m "not slow" tests
+	KERAS_BACKEND=jax $(PYTEST) -m "not slow and not tf_only" $(BACKEND_AGNOSTIC_TESTS)
 
 test-slow: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -m slow tests
+	$(PYTEST) -m slow tests
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff format --check ptft_keras tests examples benchmarks
