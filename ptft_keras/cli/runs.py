@@ -89,15 +89,8 @@ def prepare_run(out, args, kind, modality):
 
 def discard_unstarted_runs():
     """Remove run directories this process created that hold no model and no checkpoint:
-    a step that stopped on a user error before training leaves nothing behind.
-
-    Forgets them too, so a second `main` call in the same process (a notebook, a test)
-    only looks at its own run.
-    """
-    while CREATED:
-        out = CREATED.pop()
-        if not os.path.isdir(out):  # already gone
-            continue
+    a step that stopped on a user error before training leaves nothing behind."""
+    for out in CREATED:
         checkpoints = os.path.join(out, "checkpoints")
         saved = (".keras", ".lora.h5", "preset")  # the model of a step (keras-hub: the last two)
         trained = any(name.endswith(saved) for name in os.listdir(out)) or any(
