@@ -64,6 +64,22 @@ def empty_or(predict, batch_size, num_classes):
     return tf.cond(tf.equal(batch_size, 0), lambda: tf.zeros((0, num_classes), tf.float32), predict)
 
 
+def add_serving_default(archive, probabilities, spec, names):
+    """The `serving_default` signature (`spec` -> `probabilities` and `label`, the class name
+    of the argmax) and the `label_names` endpoint; `probabilities` maps a batch to
+    `(N, num_classes)` float32."""
+
+    table = tf.constant(names)
+
+    @tf.function(input_signature=[spec])
+    def serving_default(inputs):
+        probs = probabilities(inputs)
+        return {"probabilities": probs, "label": tf.gather(table, tf.argmax(probs, axis=-1))}
+
+    archive.add_endpoint("serving_default", serving_default)
+    add_label_names_endpoint(archive, names)
+
+
 def add_label_names_endpoint(archive, names):
     """A `label_names` endpoint (no input) returning the class names in id order."""
 

@@ -32,13 +32,8 @@ keras-hub. A LoRA classifier should be merged first
 import keras
 import tensorflow as tf
 
-from ptft_keras.export.common import (
-    add_label_names_endpoint,
-    check_label_names,
-    empty_or,
-    prepare_export_dir,
-)
-from ptft_keras.export.text import checked_texts
+from ptft_keras.export.common import check_label_names, prepare_export_dir
+from ptft_keras.export.text import add_text_endpoints
 
 
 def export_hub_classifier(model, path, overwrite=False, label_names=None):
@@ -63,31 +58,11 @@ def export_hub_classifier(model, path, overwrite=False, label_names=None):
     names = check_label_names(label_names or getattr(model, "label_names", None), num_classes)
     path = prepare_export_dir(path, overwrite=overwrite)  # absolute; FileExistsError if taken
 
-    def probabilities(text):  # (N,) or (N, 1) strings, checked
-        text = checked_texts(text)
-
-        def predict():
-            inputs = preprocessor(text)  # {"token_ids", "padding_mask", ...}: (N, seq)
-            logits = model(inputs, training=False)  # (N, num_classes)
-            return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-
-        return empty_or(predict, tf.shape(text)[0], num_classes)
-
     if not preprocessor.built:  # tracking needs a built layer (keras-hub builds the
         preprocessor(tf.constant(["build"]))  # packer in build()); one call does it
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(preprocessor)  # its tokenizer's tables, if any (keras-hub#2015, #1629)
-    spec = tf.TensorSpec(shape=None, dtype=tf.string, name="text")
-    archive.add_endpoint("serve", tf.function(probabilities), input_signature=[spec])
-    table = tf.constant(names)
-
-    @tf.function(input_signature=[spec])
-    def serving_default(text):
-        probs = probabilities(text)
-        return {"probabilities": probs, "label": tf.gather(table, tf.argmax(probs, axis=-1))}
-
-    archive.add_endpoint("serving_default", serving_default)
-    add_label_names_endpoint(archive, names)
+    add_text_endpoints(archive, preprocessor, model, names)  # {"token_ids", ...}: (N, seq)
     archive.write_out(path, verbose=False)
     return path

@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from ptft_keras.data.images import scale_images
 from ptft_keras.export.common import (
-    add_label_names_endpoint,
+    add_serving_default,
     check_label_names,
     empty_or,
     prepare_export_dir,
@@ -133,14 +133,6 @@ def export_image_classifier(
         serve.get_concrete_function(tf.TensorSpec(None, dtype, name="images"))
     archive.add_endpoint("serve", serve)
 
-    table = tf.constant(names)
-
-    @tf.function(input_signature=[tf.TensorSpec(None, tf.uint8, name="images")])
-    def serving_default(images):
-        probs = probabilities(images)
-        return {"probabilities": probs, "label": tf.gather(table, tf.argmax(probs, axis=-1))}
-
-    archive.add_endpoint("serving_default", serving_default)
-    add_label_names_endpoint(archive, names)
+    add_serving_default(archive, probabilities, tf.TensorSpec(None, tf.uint8, name="images"), names)
     archive.write_out(path, verbose=verbose)
     return path

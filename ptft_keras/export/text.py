@@ -32,13 +32,33 @@ import tensorflow as tf
 
 from ptft_keras.data.tokenizer import TextEncoder, save_tokenizer
 from ptft_keras.export.common import (
-    add_label_names_endpoint,
+    add_serving_default,
     check_label_names,
     empty_or,
     prepare_export_dir,
 )
 
 EXPECTED_TEXT = "expected text (batch,) or (batch, 1) strings; got shape"
+
+
+def add_text_endpoints(archive, encode, model, names):
+    """`serve` (strings -> probabilities), `serving_default` (`text` -> `probabilities`,
+    `label`) and `label_names` on `archive`: checked strings -> `encode` (strings -> the
+    model's inputs) -> `model` (logits) -> softmax; an empty batch never runs the model."""
+    num_classes = len(names)
+
+    def probabilities(text):  # (N,) or (N, 1) strings, checked
+        text = checked_texts(text)
+
+        def predict():
+            logits = model(encode(text), training=False)  # (N, num_classes)
+            return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+
+        return empty_or(predict, tf.shape(text)[0], num_classes)
+
+    spec = tf.TensorSpec(shape=None, dtype=tf.string, name="text")
+    archive.add_endpoint("serve", tf.function(probabilities), input_signature=[spec])
+    add_serving_default(archive, probabilities, spec, names)
 
 
 def checked_texts(text):
@@ -91,30 +111,10 @@ def export_text_classifier(
     encoder = TextEncoder(tokenizer, sequence_length)
     path = prepare_export_dir(path, overwrite=overwrite)  # absolute; FileExistsError if taken
 
-    def probabilities(text):  # (N,) or (N, 1) strings, checked
-        text = checked_texts(text)
-
-        def predict():
-            inputs = encoder(text)  # {"token_ids", "padding_mask"}: (N, sequence_length)
-            logits = model(inputs, training=False)  # (N, num_classes)
-            return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-
-        return empty_or(predict, tf.shape(text)[0], num_classes)
-
     archive = keras.export.ExportArchive()
     archive.track(model)  # the tokenizer has no variables: its WordPiece model is a
     # constant captured by the serving functions and stored in the graph
-    spec = tf.TensorSpec(shape=None, dtype=tf.string, name="text")
-    archive.add_endpoint("serve", tf.function(probabilities), input_signature=[spec])
-    table = tf.constant(names)
-
-    @tf.function(input_signature=[spec])
-    def serving_default(text):
-        probs = probabilities(text)
-        return {"probabilities": probs, "label": tf.gather(table, tf.argmax(probs, axis=-1))}
-
-    archive.add_endpoint("serving_default", serving_default)
-    add_label_names_endpoint(archive, names)
+    add_text_endpoints(archive, encoder, model, names)
     archive.write_out(path, verbose=False)
     save_tokenizer(tokenizer, os.path.join(path, "assets", "tokenizer"))
     return path
