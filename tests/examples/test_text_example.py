@@ -97,27 +97,32 @@ def test_bad_budget_is_rejected_clearly(shared_data_dir, tmp_path):
 
 # The default recipe (issue 13): a causal LM pretrained on the 48,538 unlabeled IMDb
 # reviews for 14M tokens, then 1,000 SST-2 labels, dev accuracy (docs/text.md). Measured
-# 2026-12-02 with one such LM: draws 0 / 1 / 2 pretrained 0.695 / 0.721 / 0.726, scratch
-# 0.639 / 0.655 / 0.653 (gain +0.056 / +0.067 / +0.073), TF-IDF 0.703 / 0.704 / 0.688.
-# The floors sit under draw 0 by a margin for a freshly pretrained LM and thread-order
-# nondeterminism; a classifier that did not get the pretrained weights scores ~0.64-0.65.
-# They are NOT the issue's +5-over-TF-IDF goal, which this recipe misses (+1.6 mean).
+# 2026-12-02 with one such LM: draws 0 / 1 / 2 pretrained 0.695 / 0.721 / 0.726 (mean
+# 0.714), scratch 0.639 / 0.655 / 0.653 (gain +0.056 / +0.067 / +0.073), TF-IDF 0.703 /
+# 0.704 / 0.688 (mean 0.698). The per-draw floors sit under draw 0 by a margin for a
+# freshly pretrained LM and thread-order nondeterminism; a classifier that did not get the
+# pretrained weights scores ~0.64-0.65. The mean over the three draws must beat TF-IDF's
+# (the issue's "Done when"); the issue's +5 points over TF-IDF needs the 28M-token flag
+# (README), which is too long for CI.
 FLOORS = {1000: (0.665, 0.03)}  # budget: (pretrained accuracy floor, pretrained - scratch)
+SEEDS = (0, 1, 2)
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(2700)  # ~16 min on two idle cores (pretraining ~14 min with XLA)
-def test_default_recipe_beats_scratch(shared_data_dir):
-    """The default pretraining on the IMDb corpus, then the 1,000-label fine-tunes (seed 0)
-    beside scratch and TF-IDF."""
+@pytest.mark.timeout(3600)  # ~20 min on two idle cores (pretraining ~14 min with XLA)
+def test_default_recipe_beats_scratch_and_tfidf(shared_data_dir):
+    """The default pretraining on the IMDb corpus, then 1,000-label fine-tunes on three
+    label draws beside scratch and TF-IDF."""
     example = _example()
     imdb = os.path.join(shared_data_dir, "imdb_unsup")
     rows = example.main(
         ["--data-dir", f"{shared_data_dir}/sst2", "--corpus", imdb, "--budgets", "1000",
-         "--tfidf", "--no-export"]
+         "--seeds", ",".join(map(str, SEEDS)), "--tfidf", "--no-export"]
     )  # fmt: skip
-    assert [row["budget"] for row in rows] == list(FLOORS)
+    assert [(row["budget"], row["seed"]) for row in rows] == [(1000, s) for s in SEEDS]
     for row in rows:
         pretrained_floor, gain_floor = FLOORS[row["budget"]]
         assert row["pretrained"] >= pretrained_floor, row
         assert row["pretrained"] - row["scratch"] >= gain_floor, row
+    mean = lambda key: sum(row[key] for row in rows) / len(rows)
+    assert mean("pretrained") > mean("tfidf"), rows
