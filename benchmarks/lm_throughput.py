@@ -144,6 +144,9 @@ def parse_args(argv):
     parser.add_argument("--steps", type=int, default=None, help="steps per timed fit")
     parser.add_argument("--batch-size", type=int, default=None, help="override the size's batch")
     parser.add_argument("--vocabulary-size", type=int, default=None, help="e.g. 50257")
+    parser.add_argument("--num-layers", type=int, default=None, help="override the size's depth")
+    parser.add_argument("--hidden-dim", type=int, default=None, help="... width (FFN: 4x)")
+    parser.add_argument("--num-heads", type=int, default=None, help="... attention heads")
     parser.add_argument("--dtype", default=None, help="dtype policy, e.g. mixed_bfloat16")
     parser.add_argument("--steps-per-execution", type=int, default=1, help="both peers")
     parser.add_argument(
@@ -176,16 +179,22 @@ def main(argv=None):
     import keras
 
     cfg = dict(SIZES[args.size])
-    for key in ("steps", "batch_size", "vocabulary_size", "dtype"):
+    counts = ("steps", "batch_size", "vocabulary_size", "num_layers", "hidden_dim", "num_heads")
+    for key in (*counts, "dtype"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
     unknown = sorted(set(peers) - set(PEERS))
     if unknown or not peers:
         raise ValueError(f"--peers must name some of {PEERS}, received {args.peers!r}.")
-    for key in ("steps", "batch_size", "vocabulary_size"):
+    for key in counts:
         if cfg[key] < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be >= 1, received {cfg[key]}.")
+    if cfg["hidden_dim"] % cfg["num_heads"]:
+        raise ValueError(
+            f"--hidden-dim ({cfg['hidden_dim']}) must be a multiple of --num-heads "
+            f"({cfg['num_heads']})."
+        )
     if args.steps_per_execution < 1 or cfg["steps"] % args.steps_per_execution:
         raise ValueError(
             f"--steps ({cfg['steps']}) must be a multiple of --steps-per-execution "

@@ -66,6 +66,8 @@ def test_flops_per_token_formula():
         (["--steps", "3", "--steps-per-execution", "2"], "multiple"),
         (["--repeats", "0"], "--repeats"),
         (["--steps", "0"], "--steps"),
+        (["--num-layers", "0"], "--num-layers"),
+        (["--hidden-dim", "100", "--num-heads", "3"], "multiple of --num-heads"),
     ],
 )
 def test_bad_arguments_are_refused(argv, message):
