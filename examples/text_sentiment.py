@@ -14,6 +14,8 @@ TF-IDF bigram baseline on the same labels (`--semi-supervised uda`: then UDA con
 training on the train sentences, labels dropped); (4) print accuracy; (5) export the pretrained
 classifier of every budget as a raw-text SavedModel `<export-dir>/sst2_<budget>`.
 `--validation` scores on 872 sentences held out of `train.tsv` instead of `dev.tsv`.
+`--bidirectional` adds a backward LM, and every classifier becomes the forward + backward
+`TextEnsemble` (ULMFiT).
 """
 
 import argparse
@@ -31,6 +33,7 @@ from ptft_keras.data.datasets import imdb, sst2  # noqa: E402
 from ptft_keras.data.splits import sample_few_labels  # noqa: E402
 from ptft_keras.data.tokenizer import load_tokenizer, save_tokenizer  # noqa: E402
 from ptft_keras.export.text import export_text_classifier  # noqa: E402
+from ptft_keras.models.text_ensemble import TextEnsemble  # noqa: E402
 from ptft_keras.training.baselines import tfidf_logistic_regression  # noqa: E402
 from ptft_keras.training.callbacks import training_callbacks  # noqa: E402
 from ptft_keras.training.recipes import text as recipe_lib  # noqa: E402
@@ -42,6 +45,7 @@ from ptft_keras.training.strategies import STRATEGY_NAMES, get_strategy  # noqa:
 
 LABEL_NAMES = sst2.LABELS.names  # "0" negative, "1" positive
 HELD_OUT_DOCUMENTS = 500  # corpus documents kept out of pretraining, for the LM's val_loss
+BACKWARD_LM_FILE = "lm_backward.keras"  # beside lm.keras in --save-lm / --load-lm
 
 
 def parse_args(argv=None):
@@ -75,12 +79,22 @@ def parse_args(argv=None):
     p.add_argument("--backup-dir", default=None, help="per-epoch backups, resumed on restart")
     p.add_argument("--save-lm", default=None, help="directory: save the tokenizer + LM there")
     p.add_argument("--load-lm", default=None, help="directory from --save-lm: skip pretraining")
+    p.add_argument(
+        "--bidirectional",
+        action="store_true",
+        help="also pretrain a backward LM; each classifier is then the ensemble of a forward "
+        "and a backward one (ULMFiT); twice the pretraining and fine-tuning time",
+    )
     p.add_argument("--strategy", default="auto", choices=STRATEGY_NAMES)
     p.add_argument("--smoke", action="store_true", help="tiny data and model (tests)")
     args = p.parse_args(argv)
     args.budgets = parse_budgets(args.budgets)
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.recipe = recipe_from_args(recipe_lib.TextRecipe, args)
+    if args.bidirectional and args.recipe.objective != "causal":
+        p.error(f"--bidirectional pairs two causal LMs; got --objective {args.recipe.objective}")
+    if args.bidirectional and args.recipe.semi_supervised != "none":
+        p.error("--bidirectional does not combine with --semi-supervised (UDA trains one model)")
     if args.smoke:  # shrink the real configuration, do not fake another one
         args.recipe, args.budgets = args.recipe.smoke(), [20, "all"]
         args.recipe = dataclasses.replace(
@@ -145,13 +159,18 @@ def main(argv=None):
         os.path.join(args.backup_dir, name) if args.backup_dir else None, verbose=True
     )
 
-    corpus_info = {}
+    lm_backward = None
     if args.load_lm:  # tokenizer and pretrained LM from an earlier --save-lm run
         tokenizer = load_tokenizer(args.load_lm)
         lm = keras.saving.load_model(os.path.join(args.load_lm, "lm.keras"), compile=False)
         objective = "causal" if lm.backbone.causal else "masked"
         recipe = dataclasses.replace(recipe, objective=objective)
         log(f"loaded the tokenizer and the {type(lm).__name__} from {args.load_lm}")
+        if args.bidirectional:
+            path = os.path.join(args.load_lm, BACKWARD_LM_FILE)
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"--bidirectional: no backward LM at {path!r}")
+            lm_backward = keras.saving.load_model(path, compile=False)
     else:
         documents, held_out, where = load_corpus(args, train_x, log)
         sample = read_corpus_sample(documents, recipe.tokenizer_documents)
@@ -159,38 +178,16 @@ def main(argv=None):
             sample + list(sst2.maximal_phrases(train_x)), recipe
         )
         log(f"tokenizer: {tokenizer.vocabulary_size()} WordPieces from {len(sample)} documents")
-        lm = recipe_lib.build_language_model(
-            tokenizer.vocabulary_size(), recipe, args.seeds[0], strategy
-        )
-        budget = (
-            f"{args.pretrain_minutes} minutes"
-            if args.pretrain_minutes
-            else f"{recipe.pretrain_tokens:,} tokens"
-        )
-        log(
-            f"pretraining a {recipe.objective} LM ({lm.backbone.count_params():,} backbone "
-            f"params) on {where}, packed rows of {recipe.pretrain_seq_len}, for {budget}"
-        )
-        history = recipe_lib.pretrain_on_corpus(
-            lm,
-            documents,
-            tokenizer,
-            recipe,
-            seconds=args.pretrain_minutes * 60 if args.pretrain_minutes else None,
-            seed=args.seeds[0],
-            strategy=strategy,
-            callbacks=callbacks("pretrain"),
-            validation_documents=held_out,
-        )
-        corpus_info = {k: history.history[k][-1] for k in ("tokens", "val_loss", "val_accuracy")}
-        log(
-            f"pretrained on {corpus_info['tokens']:,.0f} tokens; held-out next-token loss "
-            f"{corpus_info['val_loss']:.3f} (perplexity {np.exp(corpus_info['val_loss']):.0f}), "
-            f"accuracy {corpus_info['val_accuracy']:.3f}"
-        )
+        lm = pretrain(args, recipe, tokenizer, documents, held_out, where,
+                                   strategy, callbacks, log)  # fmt: skip
+        if args.bidirectional:
+            lm_backward = pretrain(args, recipe, tokenizer, documents, held_out, where,
+                                      strategy, callbacks, log, reverse=True)  # fmt: skip
     if args.save_lm:
         save_tokenizer(tokenizer, args.save_lm)
         lm.save(os.path.join(args.save_lm, "lm.keras"))
+        if lm_backward is not None:
+            lm_backward.save(os.path.join(args.save_lm, BACKWARD_LM_FILE))
     train_ids = recipe_lib.encode_texts(tokenizer, train_x, recipe.seq_len)
     eval_ids = recipe_lib.encode_texts(tokenizer, eval_x, recipe.seq_len)
 
@@ -201,7 +198,7 @@ def main(argv=None):
                 run_budget(
                     args,
                     recipe,
-                    lm,
+                    (lm, lm_backward),
                     tokenizer,
                     budget,
                     seed,
@@ -227,14 +224,53 @@ def main(argv=None):
     return rows
 
 
+def pretrain(args, recipe, tokenizer, documents, held_out, where, strategy, callbacks, log,
+             reverse=False):  # fmt: skip
+    """A fresh LM pretrained on the corpus (`reverse=True`: a backward LM)."""
+    direction = "backward " if reverse else ""
+    lm = recipe_lib.build_language_model(
+        tokenizer.vocabulary_size(), recipe, args.seeds[0], strategy
+    )
+    budget = (
+        f"{args.pretrain_minutes} minutes"
+        if args.pretrain_minutes
+        else f"{recipe.pretrain_tokens:,} tokens"
+    )
+    log(
+        f"pretraining a {direction}{recipe.objective} LM ({lm.backbone.count_params():,} backbone "
+        f"params) on {where}, packed rows of {recipe.pretrain_seq_len}, for {budget}"
+    )
+    history = recipe_lib.pretrain_on_corpus(
+        lm,
+        documents,
+        tokenizer,
+        recipe,
+        seconds=args.pretrain_minutes * 60 if args.pretrain_minutes else None,
+        seed=args.seeds[0],
+        strategy=strategy,
+        callbacks=callbacks("pretrain_backward" if reverse else "pretrain"),
+        validation_documents=held_out,
+        reverse=reverse,
+    )
+    info = {k: history.history[k][-1] for k in ("tokens", "val_loss", "val_accuracy")}
+    log(
+        f"pretrained {direction or 'forward '}on {info['tokens']:,.0f} tokens; held-out "
+        f"next-token loss {info['val_loss']:.3f} (perplexity {np.exp(info['val_loss']):.0f}), "
+        f"accuracy {info['val_accuracy']:.3f}"
+    )
+    return lm
+
+
 def read_corpus_sample(documents, n):
     return [d.numpy().decode("utf-8") for d in documents.take(n)]
 
 
 def run_budget(
-    args, recipe, lm, tokenizer, budget, seed, strategy, log, train, evaluation, exports, callbacks
+    args, recipe, lms, tokenizer, budget, seed, strategy, log, train, evaluation, exports, callbacks
 ):
-    """Pretrained and scratch classifiers (and TF-IDF) on one label draw of `budget`."""
+    """Pretrained and scratch classifiers (and TF-IDF) on one label draw of `budget`; with
+    a backward LM in `lms` each is the ensemble of a forward and a backward classifier."""
+    directions = [(lm, rev) for lm, rev in zip(lms, (False, True), strict=True) if lm is not None]
     (train_x, train_y, train_ids), (eval_x, eval_y, eval_ids) = train, evaluation
     few = None if budget == "all" else budget
     ids, labels = sample_few_labels(train_ids, train_y, few, num_classes=2, seed=seed)
@@ -242,25 +278,35 @@ def run_budget(
     row = {"budget": budget, "seed": seed}
     for init in ("pretrained", "scratch"):
         pretrained = init == "pretrained"
-        model = recipe_lib.make_text_classifier(
-            lm, LABEL_NAMES, recipe, pretrained, seed + 1, strategy
-        )
-        log(
-            f"fine-tune budget={budget} seed={seed} init={init}: {len(ids)} labels, {epochs} epochs"
-        )
-        recipe_lib.finetune_text_classifier(
-            model,
-            ids,
-            labels,
-            recipe,
-            epochs,
-            pretrained,
-            seed,
-            strategy,
-            callbacks(f"finetune_{budget}_{init}"),
-        )
+        members = []
+        for lm, reverse in directions:  # forward; backward too with --bidirectional
+            name = f"{init}_backward" if reverse else init
+            model = recipe_lib.make_text_classifier(
+                lm, LABEL_NAMES, recipe, pretrained, seed + 1, strategy, reverse_tokens=reverse
+            )
+            log(
+                f"fine-tune budget={budget} seed={seed} init={name}: {len(ids)} labels, "
+                f"{epochs} epochs"
+            )
+            recipe_lib.finetune_text_classifier(
+                model,
+                ids,
+                labels,
+                recipe,
+                epochs,
+                pretrained,
+                seed,
+                strategy,
+                callbacks(f"finetune_{budget}_{name}"),
+            )
+            members.append(model)
+            if len(directions) > 1:
+                row[name] = recipe_lib.text_accuracy(model, eval_ids, eval_y)
+                log(f"  accuracy {row[name]:.4f}")
+        model = members[0] if len(members) == 1 else TextEnsemble(members, name=f"{init}_pair")
         row[init] = recipe_lib.text_accuracy(model, eval_ids, eval_y)
-        log(f"  accuracy {row[init]:.4f}")
+        pair = " (forward + backward)" if len(members) > 1 else ""
+        log(f"  accuracy {row[init]:.4f}{pair}")
         if recipe.semi_supervised == "uda":  # the train sentences, labels dropped
             row[f"{init}_supervised"] = row[init]
             recipe_lib.uda(model, ids, labels, train_ids, recipe, seed, strategy,

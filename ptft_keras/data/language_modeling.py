@@ -274,6 +274,7 @@ def packed_token_rows(
     seed=0,
     max_chars=50_000,
     documents_per_batch=256,
+    reverse=False,
 ):
     """Documents (a `tf.data.Dataset` of strings) -> rows of `row_length` token ids.
 
@@ -282,7 +283,9 @@ def packed_token_rows(
     frames a text, and the documents are concatenated and cut into rows: no padding at all
     (only the last, incomplete row of a pass is dropped). Documents are shuffled with a
     buffer of `shuffle_documents`, anew on every pass. Nothing loops over tokens in
-    Python: 11M words stream through `tf.data`.
+    Python: 11M words stream through `tf.data`. `reverse=True` reverses each document's
+    tokens before framing (`[CLS] tn ... t1 [SEP]`): rows for a backward LM, whose
+    classifier reads texts the same way (`TextClassifier(reverse_tokens=True)`).
     """
     from ptft_keras.data.tokenizer import CLS_ID, SEP_ID, normalize_text, tokenizer_normalizer
 
@@ -293,6 +296,7 @@ def packed_token_rows(
     def tokenize(docs):  # (b,) strings -> their framed ids, end to end, (tokens,)
         ids = tokenizer(normalize_text(docs, max_chars=max_chars, normalizer=normalizer))
         ids = tf.cast(ids, tf.int32)  # (b, None) ragged
+        ids = tf.reverse(ids, axis=[1]) if reverse else ids
         ends = tf.ones_like(docs, dtype=tf.int32)[:, None]
         return tf.concat([ends * CLS_ID, ids, ends * SEP_ID], axis=1).flat_values
 

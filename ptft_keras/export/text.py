@@ -100,7 +100,7 @@ def export_text_classifier(
             f"sequence_length={sequence_length} is longer than the model's "
             f"max_sequence_length={max_length}"
         )
-    vocabulary_size = getattr(backbone, "vocabulary_size", None)
+    vocabulary_size = getattr(backbone, "vocabulary_size", getattr(model, "vocabulary_size", None))
     if vocabulary_size is not None and tokenizer.vocabulary_size() != vocabulary_size:
         raise ValueError(
             f"the tokenizer has {tokenizer.vocabulary_size()} tokens but the model's "

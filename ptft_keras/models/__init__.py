@@ -24,6 +24,7 @@ from ptft_keras.models.heads import (
 )
 from ptft_keras.models.masked_lm import MaskedLM
 from ptft_keras.models.text_classifier import TextClassifier
+from ptft_keras.models.text_ensemble import TextEnsemble
 from ptft_keras.models.transformer import TransformerBackbone
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "MaskedLM",
     "SparseCategoricalHinge",
     "TextClassifier",
+    "TextEnsemble",
     "TransformerBackbone",
     "build_classification_head",
     "build_conv_autoencoder",

@@ -20,6 +20,7 @@ import keras
 from keras import ops
 
 from ptft_keras.layers.pooling import SequencePooling
+from ptft_keras.layers.reverse_tokens import ReverseTokens
 from ptft_keras.models.heads import LOSSES, build_classification_head, classification_loss
 from ptft_keras.models.task import restore_compile
 from ptft_keras.models.transformer import TransformerBackbone
@@ -45,9 +46,13 @@ class TextClassifier(keras.Model):
             fine-tuning and in serving (default and maximum: the backbone's
             `max_sequence_length`). Stored with the model, so the export and
             `ptft predict` pack texts exactly as training did.
+        reverse_tokens: read each text right to left (`ReverseTokens`, inside the model):
+            the classifier of a *backward* LM, pretrained with
+            `packed_token_rows(reverse=True)`. Tokenizer, data and export are unchanged.
 
     Inputs `{"token_ids", "padding_mask"}` (from `ptft_keras.data.tokenizer.TextEncoder`);
-    outputs logits `(batch, num_classes)`. Layer names: `backbone`, `pooling`, `head`.
+    outputs logits `(batch, num_classes)`. Layer names: `backbone`, `pooling`, `head` (and
+    `reverse_tokens` with `reverse_tokens=True`).
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class TextClassifier(keras.Model):
         loss="crossentropy",
         label_names=None,
         sequence_length=None,
+        reverse_tokens=False,
         **kwargs,
     ):
         if not isinstance(backbone, TransformerBackbone):
@@ -86,6 +92,7 @@ class TextClassifier(keras.Model):
 
         # === Layers ===
         self.backbone = backbone
+        self.reverser = ReverseTokens(name="reverse_tokens") if reverse_tokens else None
         self.pooler = SequencePooling(mode, name="pooling")
         self.head = build_classification_head(
             (backbone.hidden_dim,), num_classes, kind=head, pooling="none", dropout=head_dropout
@@ -93,7 +100,9 @@ class TextClassifier(keras.Model):
 
         # === Functional model ===
         inputs = dict(backbone.input)
-        hidden = backbone(inputs)  # (batch, seq, hidden)
+        ids, mask = inputs["token_ids"], inputs["padding_mask"]  # (batch, seq) each
+        ids = self.reverser(ids, mask) if reverse_tokens else ids
+        hidden = backbone({"token_ids": ids, "padding_mask": mask})  # (batch, seq, hidden)
         features = self.pooler(hidden, inputs["padding_mask"])  # (batch, hidden)
         logits = ops.cast(self.head(features), "float32")  # (batch, num_classes)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
@@ -107,6 +116,7 @@ class TextClassifier(keras.Model):
         self.loss_name = loss
         self.label_names = LabelMap(names).names
         self.sequence_length = sequence_length
+        self.reverse_tokens = bool(reverse_tokens)
         self.transfer_report = None
 
     def compile(self, optimizer="adamw", loss=None, metrics=("accuracy",), **kwargs):
@@ -129,6 +139,7 @@ class TextClassifier(keras.Model):
             "loss": self.loss_name,
             "label_names": list(self.label_names),
             "sequence_length": self.sequence_length,
+            "reverse_tokens": self.reverse_tokens,
         }
 
     @classmethod

@@ -234,3 +234,27 @@ def test_packed_rows_have_no_padding_and_keep_every_token():
     masked = packed_lm_dataset(rows, "masked", 4, vocabulary_size=40)
     x, y, weights = next(iter(masked))
     assert x["mask_positions"].shape == (4, 3)  # ceil(15% of 16)
+
+
+def test_reversed_rows_are_what_the_backward_classifier_reads():
+    """A backward LM's rows (`reverse=True`) hold each document as `ReverseTokens` shows
+    the same text to its classifier: the two halves of the backward recipe agree."""
+    from ptft_keras.data.language_modeling import packed_token_rows
+    from ptft_keras.data.tokenizer import PAD_ID, TextEncoder, train_tokenizer
+    from ptft_keras.layers.reverse_tokens import ReverseTokens
+
+    docs = [f"review {i} : " + " ".join(["good film", "bad plot"][: i % 2 + 1]) for i in range(30)]
+    tokenizer = train_tokenizer(docs, vocabulary_size=40)
+    rows = packed_token_rows(
+        tf.data.Dataset.from_tensor_slices(docs), tokenizer, 8, shuffle_documents=0, reverse=True
+    )
+    packed = np.concatenate([r.numpy() for r in rows])
+    encoded = TextEncoder(tokenizer, 64)(docs)
+    viewed = ReverseTokens()(encoded["token_ids"], encoded["padding_mask"]).numpy()
+    expected = np.concatenate([row[row != PAD_ID] for row in viewed])
+    assert len(packed) == (len(expected) // 8) * 8 and len(packed) > 100
+    np.testing.assert_array_equal(packed, expected[: len(packed)])
+    forward = packed_token_rows(
+        tf.data.Dataset.from_tensor_slices(docs), tokenizer, 8, shuffle_documents=0
+    )
+    assert not np.array_equal(packed, np.concatenate([r.numpy() for r in forward]))

@@ -87,6 +87,30 @@ def test_smoke_masked_lm_with_layer_decay(shared_data_dir, capsys):
     assert "pretraining a masked LM" in out and "SST-2 train sentences" in out
 
 
+def test_smoke_bidirectional_pairs_a_backward_lm(shared_data_dir, tmp_path, capsys):
+    """--bidirectional: a backward LM too, each arm the forward + backward ensemble, saved
+    and reloaded beside the forward LM, exported as one raw-string model."""
+    example = _example()
+    common = ["--smoke", "--data-dir", f"{shared_data_dir}/sst2", "--bidirectional"]
+    export = str(tmp_path / "saved_models")
+    lm_dir = str(tmp_path / "lm")
+    rows = example.main([*common, "--export-dir", export, "--save-lm", lm_dir])
+    out = capsys.readouterr().out
+    assert "pretraining a backward causal LM" in out and "(forward + backward)" in out
+    for row in rows:
+        for key in ("pretrained", "pretrained_backward", "scratch", "scratch_backward"):
+            assert 0.0 <= row[key] <= 1.0
+    assert os.path.isfile(os.path.join(lm_dir, example.BACKWARD_LM_FILE))
+    assert os.path.isfile(os.path.join(export, "sst2_all", "saved_model.pb"))
+    again = example.main([*common, "--no-export", "--load-lm", lm_dir, "--budgets", "all"])
+    assert "pretraining a " not in capsys.readouterr().out and "pretrained_backward" in again[0]
+    os.remove(os.path.join(lm_dir, example.BACKWARD_LM_FILE))
+    with pytest.raises(FileNotFoundError, match="no backward LM at"):
+        example.main([*common, "--no-export", "--load-lm", lm_dir])
+    with pytest.raises(SystemExit):
+        example.main([*common, "--objective", "masked"])
+
+
 def test_bad_budget_is_rejected_clearly(shared_data_dir, tmp_path):
     example = _example()
     with pytest.raises(ValueError, match="budget"):

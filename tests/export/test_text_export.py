@@ -160,3 +160,38 @@ def test_export_rejects_mismatched_tokenizer_or_length(exported, tmp_path):
     other = train_tokenizer(CORPUS + ["completely new words appear here"], vocabulary_size=90)
     with pytest.raises(ValueError, match="vocabulary_size"):
         export_text_classifier(model, other, str(tmp_path / "b"), sequence_length=SEQ)
+
+
+def test_forward_backward_ensemble_serves_raw_strings(tmp_path):
+    """A `TextEnsemble` of a forward and a backward (`reverse_tokens`) classifier exports
+    like one classifier: raw strings in, the mean probability out, label names kept."""
+    from ptft_keras.models.text_ensemble import TextEnsemble
+
+    tokenizer = train_tokenizer(CORPUS, vocabulary_size=60)
+    members = [
+        TextClassifier(
+            TransformerBackbone.from_preset(
+                "tiny", vocabulary_size=tokenizer.vocabulary_size(), max_sequence_length=SEQ
+            ),
+            2,
+            label_names=["neg", "pos"],
+            reverse_tokens=reverse,
+        )
+        for reverse in (False, True)
+    ]
+    ensemble = TextEnsemble(members)
+    path = export_text_classifier(ensemble, tokenizer, str(tmp_path / "pair"))
+    served = tf.saved_model.load(path)
+    out = served.signatures["serving_default"](text=tf.constant(TEXTS))
+    inputs = TextEncoder(tokenizer, SEQ)(TEXTS)
+    expected = np.mean([tf.nn.softmax(m(inputs)).numpy() for m in members], axis=0)
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    assert [x.decode() for x in out["label"].numpy()] == [
+        ["neg", "pos"][i] for i in expected.argmax(1)
+    ]
+    with pytest.raises(ValueError, match="tokenizer has 60 tokens but the model's vocabulary"):
+        export_text_classifier(
+            TextEnsemble([TextClassifier(TransformerBackbone.from_preset("tiny"), 2)] * 2),
+            tokenizer,
+            str(tmp_path / "mismatch"),
+        )

@@ -10,6 +10,7 @@ from ptft_keras.layers import (
     GatherPositions,
     MaskingNoise,
     PositionEmbedding,
+    ReverseTokens,
     SequencePooling,
     VocabularyBias,
 )
@@ -84,3 +85,16 @@ def test_bottleneck_adapter(tmp_path):
     fresh = BottleneckAdapter(4)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(fresh(HIDDEN)), HIDDEN, atol=1e-6)
     assert layer.get_config()["bottleneck_dim"] == 4
+
+
+def test_reverse_tokens(tmp_path):
+    ids = np.array(
+        [[3, 10, 11, 12, 4, 0], [3, 7, 4, 0, 0, 0], [3, 4, 0, 0, 0, 0], [3, 5, 6, 7, 8, 4]]
+    )
+    mask = (ids != 0).astype("int32")
+    layer = run_layer_test(ReverseTokens, {}, (ids.astype("int32"), mask), (4, 6), tmp_path,
+                           trainable=False, output_dtype="int32")  # fmt: skip
+    reversed_ids = keras.ops.convert_to_numpy(layer(ids, mask))
+    expected = [[3, 12, 11, 10, 4, 0], [3, 7, 4, 0, 0, 0], [3, 4, 0, 0, 0, 0], [3, 8, 7, 6, 5, 4]]
+    np.testing.assert_array_equal(reversed_ids, expected)  # frame and padding stay put
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(reversed_ids, mask)), ids)

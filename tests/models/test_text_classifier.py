@@ -139,3 +139,26 @@ def test_sequence_length_is_checked_and_saved(length, tmp_path):
     model = TextClassifier(_backbone(causal=False), 2, sequence_length=16)
     model.save(tmp_path / "m.keras")
     assert keras.saving.load_model(tmp_path / "m.keras").sequence_length == 16
+
+
+def test_reverse_tokens_reads_the_text_backwards(tmp_path):
+    """`reverse_tokens=True` = the same network on each text's tokens right to left,
+    inside the model (so the export still takes the text as written)."""
+    from ptft_keras.layers.reverse_tokens import ReverseTokens
+    from tests.harness import run_model_saving_test
+
+    forward = TextClassifier(_backbone(causal=True), num_classes=2)
+    backward = TextClassifier.from_config({**forward.get_config(), "reverse_tokens": True})
+    backward.set_weights(forward.get_weights())
+    x = _inputs(batch=3, seq=10)
+    reversed_ids = ReverseTokens()(x["token_ids"], x["padding_mask"])
+    flipped = {**x, "token_ids": keras.ops.convert_to_numpy(reversed_ids)}
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(backward(x)),
+        keras.ops.convert_to_numpy(forward(flipped)),
+        atol=1e-5,
+    )
+    assert not np.allclose(
+        keras.ops.convert_to_numpy(backward(x)), keras.ops.convert_to_numpy(forward(x)), atol=1e-4
+    )
+    assert run_model_saving_test(backward, x, tmp_path).reverse_tokens

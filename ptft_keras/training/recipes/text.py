@@ -224,9 +224,12 @@ def pretrain_language_model(
     )
 
 
-def make_text_classifier(lm, label_names, recipe, pretrained=True, seed=1, strategy=None):
+def make_text_classifier(
+    lm, label_names, recipe, pretrained=True, seed=1, strategy=None, reverse_tokens=False
+):
     """`TextClassifier.from_pretrained(lm)` (strict, reported transfer) or, with
-    `pretrained=False`, the same architecture with random weights (the baseline)."""
+    `pretrained=False`, the same architecture with random weights (the baseline);
+    `reverse_tokens=True` for a backward LM (`pretrain_on_corpus(reverse=True)`)."""
     with _scope(strategy):
         keras.utils.set_random_seed(seed)
         if pretrained:
@@ -237,6 +240,7 @@ def make_text_classifier(lm, label_names, recipe, pretrained=True, seed=1, strat
                 sequence_length=recipe.seq_len,
                 pooling=recipe.pooling,
                 label_names=label_names,
+                reverse_tokens=reverse_tokens,
             )
         backbone = TransformerBackbone.from_config(lm.backbone.get_config())
         return TextClassifier(
@@ -245,6 +249,7 @@ def make_text_classifier(lm, label_names, recipe, pretrained=True, seed=1, strat
             pooling=recipe.pooling,
             label_names=label_names,
             sequence_length=recipe.seq_len,
+            reverse_tokens=reverse_tokens,
         )
 
 
@@ -323,10 +328,9 @@ def uda(
 
 
 def text_accuracy(model, ids, labels, batch_size=256):
-    """Accuracy of `model` on token ids and integer labels."""
-    return float(
-        model.evaluate(model_inputs(ids), np.asarray(labels), batch_size=batch_size, verbose=0)[1]
-    )
+    """Accuracy of `model` (logits; compiled or not) on token ids and integer labels."""
+    logits = model.predict(model_inputs(ids), batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(labels)))
 
 
 class TimeBudgetSchedule(keras.callbacks.Callback):
@@ -364,6 +368,7 @@ def pretrain_on_corpus(
     callbacks=(),
     validation_documents=None,
     initial_epoch=0,
+    reverse=False,
 ):
     """Pretrain `lm` on a document stream: tokenised and packed in `tf.data`
     (`packed_token_rows`), until `tokens` (default `recipe.pretrain_tokens`) or `seconds`.
@@ -373,7 +378,8 @@ def pretrain_on_corpus(
     (`TimeBudgetSchedule`). Every `recipe.steps_per_epoch` steps is an "epoch": a log line
     with loss, accuracy, tokens seen and tokens/s (`Budget`), a checkpoint, and the
     held-out loss on `validation_documents` (a `tf.data.Dataset` of strings) if given.
-    Returns the History.
+    `reverse=True` pretrains a backward LM (every document right to left; its classifier
+    takes `reverse_tokens=True`). Returns the History.
     """
     from ptft_keras.data.language_modeling import packed_lm_dataset, packed_token_rows
     from ptft_keras.training.callbacks import UNTIL_STOPPED, Budget
@@ -382,7 +388,9 @@ def pretrain_on_corpus(
     row_length = recipe.pretrain_seq_len + (1 if causal else 0)  # causal: x, y shift by one
 
     def batches(docs, shuffle):
-        rows = packed_token_rows(docs, tokenizer, row_length, 10_000 if shuffle else 0, seed)
+        rows = packed_token_rows(
+            docs, tokenizer, row_length, 10_000 if shuffle else 0, seed, reverse=reverse
+        )
         return packed_lm_dataset(
             rows,
             recipe.objective,
