@@ -300,9 +300,10 @@ def run_budget(
                 callbacks(f"finetune_{budget}_{name}"),
             )
             members.append(model)
-            if len(directions) > 1:
-                row[name] = recipe_lib.text_accuracy(model, eval_ids, eval_y)
-                log(f"  accuracy {row[name]:.4f}")
+            if len(directions) > 1:  # each member's own accuracy, then the pair's below
+                key = name if reverse else f"{init}_forward"
+                row[key] = recipe_lib.text_accuracy(model, eval_ids, eval_y)
+                log(f"  accuracy {row[key]:.4f}")
         model = members[0] if len(members) == 1 else TextEnsemble(members, name=f"{init}_pair")
         row[init] = recipe_lib.text_accuracy(model, eval_ids, eval_y)
         pair = " (forward + backward)" if len(members) > 1 else ""
@@ -326,28 +327,37 @@ def run_budget(
 
 
 def print_table(rows, n_eval, split, objective, seconds, tfidf):
+    """One line per label draw and a mean line per budget; with --bidirectional the
+    pretrained pair's members get their own columns."""
     print(
         f"\nSST-2 {split} accuracy ({n_eval} sentences), {objective} pretraining, "
         f"total {seconds:.0f}s"
     )
-    header = f"{'labels':>8} | {'seed':>4} | {'pretrained':>10} | {'scratch':>8} | {'gain':>6}"
-    print(header + (" | tf-idf" if tfidf else "") + "\n" + "-" * (len(header) + 9))
+    columns = [("pretrained", 10), ("scratch", 8), ("gain", 6)]
+    columns += [("tfidf", 6)] if tfidf else []
+    if "pretrained_backward" in rows[0]:
+        columns += [("pretrained_forward", 7), ("pretrained_backward", 7)]
+    titles = {"tfidf": "tf-idf", "pretrained_forward": "pre fwd", "pretrained_backward": "pre bwd"}
+    titles = [f"{titles.get(key, key):>{width}}" for key, width in columns]
+    header = " | ".join([f"{'labels':>8}", f"{'seed':>4}", *titles])
+    print(header + "\n" + "-" * len(header))
+
+    def line(budget, seed, same):  # `same`: the rows to average (one for a draw's line)
+        cells = []
+        for key, width in columns:
+            if key == "gain":
+                value = np.mean([r["pretrained"] - r["scratch"] for r in same])
+                cells.append(f"{value:+{width}.3f}")
+            else:
+                cells.append(f"{np.mean([r[key] for r in same]):{width}.4f}")
+        print(" | ".join([f"{budget!s:>8}", f"{seed:>4}", *cells]), flush=True)
+
     for r in rows:
-        line = (
-            f"{r['budget']!s:>8} | {r['seed']:>4} | {r['pretrained']:10.4f} | "
-            f"{r['scratch']:8.4f} | {r['pretrained'] - r['scratch']:+6.3f}"
-        )
-        print(line + (f" | {r['tfidf']:.4f}" if tfidf else ""), flush=True)
+        line(r["budget"], r["seed"], [r])
     for budget in dict.fromkeys(r["budget"] for r in rows):
         same = [r for r in rows if r["budget"] == budget]
         if len(same) > 1:
-            means = {k: np.mean([r[k] for r in same]) for k in ("pretrained", "scratch")}
-            tail = f" | {np.mean([r['tfidf'] for r in same]):.4f}" if tfidf else ""
-            print(
-                f"{budget!s:>8} | mean | {means['pretrained']:10.4f} | {means['scratch']:8.4f} | "
-                f"{means['pretrained'] - means['scratch']:+6.3f}{tail}",
-                flush=True,
-            )
+            line(budget, "mean", same)
 
 
 if __name__ == "__main__":

@@ -97,8 +97,14 @@ def test_smoke_bidirectional_pairs_a_backward_lm(shared_data_dir, tmp_path, caps
     rows = example.main([*common, "--export-dir", export, "--save-lm", lm_dir])
     out = capsys.readouterr().out
     assert "pretraining a backward causal LM" in out and "(forward + backward)" in out
+    assert "| pre fwd | pre bwd" in out  # the table's member columns
     for row in rows:
-        for key in ("pretrained", "pretrained_backward", "scratch", "scratch_backward"):
+        members = ("pretrained", "scratch") + tuple(
+            f"{init}_{direction}"
+            for init in ("pretrained", "scratch")
+            for direction in ("forward", "backward")
+        )
+        for key in members:
             assert 0.0 <= row[key] <= 1.0
     assert os.path.isfile(os.path.join(lm_dir, example.BACKWARD_LM_FILE))
     assert os.path.isfile(os.path.join(export, "sst2_all", "saved_model.pb"))
