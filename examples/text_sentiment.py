@@ -338,8 +338,9 @@ def print_table(rows, n_eval, split, objective, seconds, tfidf):
     if "pretrained_backward" in rows[0]:
         columns += [("pretrained_forward", 7), ("pretrained_backward", 7)]
     titles = {"tfidf": "tf-idf", "pretrained_forward": "pre fwd", "pretrained_backward": "pre bwd"}
-    titles = [f"{titles.get(key, key):>{width}}" for key, width in columns]
-    header = " | ".join([f"{'labels':>8}", f"{'seed':>4}", *titles])
+    header = " | ".join(
+        [f"{'labels':>8}", f"{'seed':>4}"] + [f"{titles.get(k, k):>{w}}" for k, w in columns]
+    )
     print(header + "\n" + "-" * len(header))
 
     def line(budget, seed, same):  # `same`: the rows to average (one for a draw's line)
