@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from ptft_keras.cli import data as cli_data
-from ptft_keras.cli.runs import append_metrics, read_config
+from ptft_keras.cli.runs import CliError, append_metrics, read_config
 from ptft_keras.data import images as image_data
 from ptft_keras.data.tokenizer import load_tokenizer
 from ptft_keras.specs import LabelMap
@@ -31,13 +31,23 @@ def add_parsers(subparsers, common_io):
 
     export = subparsers.add_parser(
         "export",
-        help="a SavedModel that takes raw inputs (uint8 images or strings)",
-        description="Export a `ptft finetune` run as a TensorFlow SavedModel whose "
-        "serving_default signature takes uint8 images (N, H, W, C) or a string batch (N,) "
-        "and returns probabilities and label names (docs/export.md).",
+        help="a SavedModel (raw inputs), a LiteRT .tflite or an ONNX file",
+        description="Export a `ptft finetune` run. savedmodel (default): a TensorFlow "
+        "SavedModel whose serving_default signature takes uint8 images (N, H, W, C) or a "
+        "string batch (N,) and returns probabilities and label names. tflite / onnx: "
+        "model.tflite or model.onnx on uint8 images (image runs) or token ids + padding mask "
+        "(text runs, with the tokenizer as vocabulary + rules + a plain-Python encode.py), "
+        "labels.txt, checked in the format's own runtime (docs/export.md).",
     )
     export.add_argument("run", help="a `ptft finetune` run directory")
-    export.add_argument("--out", required=True, help="the SavedModel directory")
+    export.add_argument("--out", required=True, help="the export directory")
+    export.add_argument("--format", default="savedmodel", choices=("savedmodel", "tflite", "onnx"))
+    export.add_argument(
+        "--quantize",
+        default="float32",
+        choices=("float32", "float16", "int8"),
+        help="tflite only: float16 weights or int8 dynamic-range quantisation",
+    )
     export.add_argument("--overwrite", action="store_true")
     export.set_defaults(run_command=run_export)
 
@@ -115,7 +125,17 @@ def run_evaluate(args):
 
 
 def run_export(args):
+    config = read_config(args.run, kind="finetune")
+    if args.quantize != "float32" and args.format != "tflite":
+        raise CliError(f"--quantize {args.quantize} applies to --format tflite only")
+    if args.format != "savedmodel" and config.get("backbone") is not None:
+        raise CliError(
+            f"--format {args.format} is not supported for keras-hub runs ({config['backbone']}): "
+            "their tokenizer and preprocessor stay TensorFlow graphs; use --format savedmodel"
+        )
     config, model, tokenizer = load_run(args.run)
+    if args.format != "savedmodel":
+        return run_portable_export(args, config, model, tokenizer)
     if config.get("backbone") is not None:
         from ptft_keras.cli.hub import export_hub_run
 
@@ -129,6 +149,26 @@ def run_export(args):
 
         path = export_text_classifier(model, tokenizer, args.out, overwrite=args.overwrite)
     print(f"exported {args.run} ({config['modality']}, labels {model.label_names}) to {path}")
+    return 0
+
+
+def run_portable_export(args, config, model, tokenizer):
+    """`--format tflite|onnx`: `ptft_keras.export.portable`, verified in its runtime."""
+    from ptft_keras.export.portable import export_portable
+
+    try:
+        report = export_portable(
+            model, args.out, args.format, tokenizer, args.quantize, overwrite=args.overwrite
+        )
+    except ImportError as error:  # the optional runtime / converter is not installed
+        raise CliError(str(error)) from error
+    print(
+        f"exported {args.run} ({config['modality']}, labels {model.label_names}) to "
+        f"{report['path']}/{report['file']} ({report['file_bytes']} bytes, {args.quantize}); "
+        f"max |probability difference| vs Keras {report['max_abs_difference']:.3g} in "
+        f"{report['runtime']} on {report['checked_examples']} examples "
+        f"(tolerance {report['tolerance']:g})"
+    )
     return 0
 
 

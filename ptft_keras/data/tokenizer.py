@@ -68,6 +68,13 @@ def check_normalizer(normalizer):
     return normalizer
 
 
+def normalizer_rules(normalizer):
+    """The RE2 `(pattern, replacement)` pairs `normalize_text` applies after lower-casing
+    (none for `"none"`, which does not lower-case either)."""
+    check_normalizer(normalizer)
+    return {"sst": _RULES, "lower": _RULES[-1:], "none": ()}[normalizer]  # lower: whitespace
+
+
 def normalize_text(texts, max_chars=MAX_CHARS, normalizer="sst"):
     """Normalize raw strings for the tokenizer (TF ops only; module docstring).
 
@@ -88,8 +95,7 @@ def normalize_text(texts, max_chars=MAX_CHARS, normalizer="sst"):
     if normalizer == "none":
         return texts
     texts = tf.strings.lower(texts, encoding="utf-8")
-    rules = _RULES if normalizer == "sst" else _RULES[-1:]  # "lower": whitespace only
-    for pattern, rewrite in rules:
+    for pattern, rewrite in normalizer_rules(normalizer):
         texts = tf.strings.regex_replace(texts, pattern, rewrite)
     return tf.strings.strip(texts)
 
@@ -148,7 +154,9 @@ def make_tokenizer(vocabulary, normalizer="sst"):
     check_normalizer(normalizer)
     if isinstance(vocabulary, str):
         with open(vocabulary, encoding="utf-8") as f:
-            vocabulary = f.read().splitlines()
+            # One token a line, split on "\n" only: `splitlines` also splits on "\x1c",
+            # "\x85", "\u2028", ..., which can be tokens, and would shift every later id.
+            vocabulary = f.read().split("\n")[:-1]
     vocabulary = list(vocabulary)
     if tuple(vocabulary[: len(RESERVED_TOKENS)]) != RESERVED_TOKENS:
         raise ValueError(

@@ -6,13 +6,17 @@ import shutil
 
 import tensorflow as tf
 
+# A directory holding one of these is a previous export that `overwrite=True` may replace:
+# a SavedModel, or a LiteRT / ONNX export (`ptft_keras.export.portable`).
+EXPORT_MARKERS = frozenset({"saved_model.pb", "export.json"})
+
 
 def prepare_export_dir(path, overwrite=False):
     """Make `path` ready for a new SavedModel and return it as an absolute path.
 
     If `path` exists, raise `FileExistsError` unless `overwrite=True`. With `overwrite`,
-    only an empty directory or a previous SavedModel (a directory holding
-    `saved_model.pb`) is removed; anything else (a file, a symlink, another directory,
+    only an empty directory or a previous export (a directory holding `saved_model.pb`
+    or `export.json`) is removed; anything else (a file, a symlink, another directory,
     the current directory or one of its parents, the home directory) raises
     `ValueError` and nothing is deleted. Parent directories are created.
     """
@@ -40,10 +44,10 @@ def _check_removable(path):
     if path in (os.path.abspath(os.sep), home) or cwd == path or cwd.startswith(path + os.sep):
         raise ValueError(f"Refusing to overwrite {path!r}: it is a root, home or working dir.")
     contents = os.listdir(path)
-    if contents and "saved_model.pb" not in contents:
+    if contents and not EXPORT_MARKERS & set(contents):
         raise ValueError(
-            f"Refusing to overwrite {path!r}: it is not a SavedModel directory (no "
-            f"saved_model.pb) and not empty; it holds {sorted(contents)[:5]}."
+            f"Refusing to overwrite {path!r}: it is not an export directory (no "
+            f"saved_model.pb or export.json) and not empty; it holds {sorted(contents)[:5]}."
         )
 
 

@@ -71,6 +71,28 @@ def checked_texts(text):
         return tf.reshape(text, (-1,))  # (N, 1) -> (N,): never changes the row count
 
 
+def checked_sequence_length(model, tokenizer, sequence_length=None):
+    """The length to pack texts to for `model` (default its `sequence_length`, else the
+    backbone's `max_sequence_length`), after checking it and the tokenizer against the model."""
+    backbone = getattr(model, "backbone", None)
+    max_length = getattr(backbone, "max_sequence_length", None)
+    sequence_length = sequence_length or getattr(model, "sequence_length", None) or max_length
+    if sequence_length is None:
+        raise ValueError(f"Pass sequence_length= (the training length) for {model.name!r}.")
+    if max_length is not None and sequence_length > max_length:
+        raise ValueError(
+            f"sequence_length={sequence_length} is longer than the model's "
+            f"max_sequence_length={max_length}"
+        )
+    vocabulary_size = getattr(backbone, "vocabulary_size", getattr(model, "vocabulary_size", None))
+    if vocabulary_size is not None and tokenizer.vocabulary_size() != vocabulary_size:
+        raise ValueError(
+            f"the tokenizer has {tokenizer.vocabulary_size()} tokens but the model's "
+            f"vocabulary_size is {vocabulary_size}; export the tokenizer it was trained with"
+        )
+    return int(sequence_length)
+
+
 def export_text_classifier(
     model, tokenizer, path, sequence_length=None, overwrite=False, label_names=None
 ):
@@ -90,22 +112,7 @@ def export_text_classifier(
     Returns:
         The absolute export path.
     """
-    backbone = getattr(model, "backbone", None)
-    max_length = getattr(backbone, "max_sequence_length", None)
-    sequence_length = sequence_length or getattr(model, "sequence_length", None) or max_length
-    if sequence_length is None:
-        raise ValueError(f"Pass sequence_length= (the training length) for {model.name!r}.")
-    if max_length is not None and sequence_length > max_length:
-        raise ValueError(
-            f"sequence_length={sequence_length} is longer than the model's "
-            f"max_sequence_length={max_length}"
-        )
-    vocabulary_size = getattr(backbone, "vocabulary_size", getattr(model, "vocabulary_size", None))
-    if vocabulary_size is not None and tokenizer.vocabulary_size() != vocabulary_size:
-        raise ValueError(
-            f"the tokenizer has {tokenizer.vocabulary_size()} tokens but the model's "
-            f"vocabulary_size is {vocabulary_size}; export the tokenizer it was trained with"
-        )
+    sequence_length = checked_sequence_length(model, tokenizer, sequence_length)
     num_classes = int(model.output_shape[-1])
     names = check_label_names(label_names or getattr(model, "label_names", None), num_classes)
     encoder = TextEncoder(tokenizer, sequence_length)

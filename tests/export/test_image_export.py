@@ -180,7 +180,7 @@ def test_prepare_export_dir(tmp_path):
     # Anything else is refused and left alone.
     os.makedirs(fresh)
     open(os.path.join(fresh, "notes.txt"), "w").close()
-    with pytest.raises(ValueError, match="not a SavedModel directory"):
+    with pytest.raises(ValueError, match="not an export directory"):
         prepare_export_dir(fresh, overwrite=True)
     assert os.path.isfile(os.path.join(fresh, "notes.txt"))
     with pytest.raises(ValueError, match="not a directory"):
