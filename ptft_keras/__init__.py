@@ -9,8 +9,11 @@ verifiably, and fine-tune it with few labels.
     clf = ptft_keras.models.Classifier.from_pretrained(ae, num_classes=10)
     print(clf.transfer_report)
 
-`layers`, `models` and `variables` load eagerly (they register the model classes for
-`keras.saving.load_model` and need no TensorFlow); `ptft_keras.data`, `.export`, `.peft`,
+`layers`, `models` and `variables` load eagerly and need no TensorFlow. Importing them
+here is what registers every toolkit layer and model class (their
+`keras.saving.register_keras_serializable` decorators run), so `keras.saving.load_model`
+and `transfer_weights` can read any `.keras` file the toolkit wrote; keras-hub models
+register when `ptft_keras.models.hub` is imported. `ptft_keras.data`, `.export`, `.peft`,
 `.training` and `.transfer` load when first named. Dependencies run one way:
 layers -> models -> variables -> transfer, peft -> training -> export -> cli.
 """

@@ -144,3 +144,43 @@ def test_training_and_the_image_recipe_import_without_tensorflow():
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, timeout=300
     )
     assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-2000:]
+
+
+def _registered_classes(parts=("layers", "models")):
+    """Classes decorated with `register_keras_serializable` in `parts`, keras-hub's aside."""
+    return sorted(
+        node.name
+        for part, path, tree in _modules()
+        if part in parts and not os.path.basename(path).startswith("hub")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        and any("register_keras_serializable" in ast.unparse(d) for d in node.decorator_list)
+    )
+
+
+def test_importing_the_package_registers_every_class_without_tensorflow_or_keras_hub():
+    """Registration for `.keras` loading happens at the top of the package (no module
+    below imports layers/models upward to register them)."""
+    import subprocess
+    import sys
+
+    names = _registered_classes()
+    assert {"Autoencoder", "ConsistencyTrainer", "TransformerBlock"} <= set(names), names
+    code = (
+        "import sys, keras, ptft_keras\n"
+        f"missing = [n for n in {names!r}\n"
+        "           if keras.saving.get_registered_object('ptft_keras>' + n) is None]\n"
+        "loaded = [m for m in ('tensorflow', 'keras_hub') if m in sys.modules]\n"
+        "print(missing, loaded)\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(PACKAGE),
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "[] []", run.stdout

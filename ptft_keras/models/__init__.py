@@ -1,8 +1,9 @@
 """Models: autoencoders, classifiers, Transformer backbone and its LM/classification tasks.
 
 Imported eagerly (keras.ops only, no TensorFlow) so that importing `ptft_keras` registers
-every model class for `keras.saving.load_model`. `ptft_keras.models.hub` (keras-hub text
-backbones) is not imported here: it imports keras-hub; import it to use or load those.
+every model class for `keras.saving.load_model` (`.keras` files, also the ones
+`transfer_weights` reads). `ptft_keras.models.hub` (keras-hub text backbones) is not
+imported here: it imports keras-hub; import it to use or load those.
 """
 
 from ptft_keras.models.autoencoder import (
@@ -12,6 +13,7 @@ from ptft_keras.models.autoencoder import (
 )
 from ptft_keras.models.causal_lm import CausalLM
 from ptft_keras.models.classifier import Classifier
+from ptft_keras.models.consistency import ConsistencyTrainer
 from ptft_keras.models.contrastive import (
     build_projection_head,
     image_augmentation,
@@ -31,6 +33,7 @@ __all__ = [
     "Autoencoder",
     "CausalLM",
     "Classifier",
+    "ConsistencyTrainer",
     "MaskedLM",
     "SparseCategoricalHinge",
     "TextClassifier",

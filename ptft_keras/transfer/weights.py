@@ -18,9 +18,7 @@ why, and which source variables were not used; `print(report)` shows it as a tab
 
 import dataclasses
 import fnmatch
-import importlib
 import os
-import pkgutil
 
 import keras
 import numpy as np
@@ -226,8 +224,7 @@ def _resolve_source(source, target, source_model):
         raise ValueError(f"Unknown weights file {path!r}; expected a .keras or .weights.h5 path.")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Weights file not found: {path!r}.")
-    if path.endswith(".keras"):
-        register_ptft_classes()
+    if path.endswith(".keras"):  # `import ptft_keras` registered the toolkit's classes
         return keras.saving.load_model(path, compile=False)
     model = source_model if source_model is not None else _fresh_copy(target)
     try:
@@ -265,11 +262,3 @@ def _fresh_copy(target):
             f"({_describe(target)}), not a model."
         )
     return keras.models.clone_model(target)
-
-
-def register_ptft_classes():
-    """Import every ptft_keras layer/model/peft module so `.keras` files can name them."""
-    for package in ("ptft_keras.layers", "ptft_keras.models", "ptft_keras.peft"):
-        module = importlib.import_module(package)
-        for info in pkgutil.iter_modules(module.__path__):
-            importlib.import_module(f"{package}.{info.name}")
