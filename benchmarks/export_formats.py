@@ -89,18 +89,25 @@ def directory_bytes(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
 
 
+def take(inputs, rows):
+    """Rows `rows` of an array, a dict of arrays or a list."""
+    if isinstance(inputs, dict):
+        return {k: v[rows] for k, v in inputs.items()}
+    return inputs[rows] if isinstance(inputs, np.ndarray) else [inputs[i] for i in rows]
+
+
 def in_batches(predict, inputs, n, size=256):
-    take = lambda x, i: (
-        x[i : i + size] if not isinstance(x, dict) else {k: v[i : i + size] for k, v in x.items()}
+    return np.concatenate(
+        [predict(take(inputs, np.arange(i, min(i + size, n)))) for i in range(0, n, size)]
     )
-    return np.concatenate([predict(take(inputs, i)) for i in range(0, n, size)])
 
 
 def latency(fn, inputs, n, calls):
-    """{batch: median seconds per example} of `fn` on the first examples of `inputs`."""
+    """{batch: median seconds per example} of `fn` on `batch` examples (repeated if the
+    test set is smaller)."""
     out = {}
     for b in BATCHES:
-        x = inputs[:b] if not isinstance(inputs, dict) else {k: v[:b] for k, v in inputs.items()}
+        x = take(inputs, np.arange(b) % n)
         fn(x)  # warm-up
         out[b] = common.median([common.timed(lambda x=x: fn(x)) for _ in range(calls)]) / b
     return out
