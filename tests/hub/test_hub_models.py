@@ -7,6 +7,7 @@ keras = pytest.importorskip("keras")
 keras_hub = pytest.importorskip("keras_hub")
 
 from ptft_keras.models import hub  # noqa: E402
+from tests.harness import run_dtype_test, run_model_saving_test, run_train_step_test  # noqa: E402
 from tests.hub.conftest import SEQ  # noqa: E402
 
 pytestmark = pytest.mark.tf_only
@@ -90,3 +91,23 @@ def test_random_bert_preset_loads_as_a_downloaded_one_would(bert_preset, tmp_pat
         random_bert_preset(str(tmp_path / "x"), ["a film"], 10, hidden=4)
     with pytest.raises(ValueError, match="empty"):
         random_bert_preset(str(tmp_path / "y"), [], 10)
+
+
+@pytest.mark.parametrize("preset", ["bert_preset", "gpt2_preset"])
+def test_harness(preset, request, sst2_texts, tmp_path):
+    """The shared harness on both classifier wrappers (`Labeled<keras-hub class>` and
+    `HubCausalClassifier`): `.keras` round trip on the token inputs its `call` sees, one
+    training step from raw strings through its preprocessor, mixed_bfloat16."""
+    path = request.getfixturevalue(preset)
+    names = ["negative", "positive"]
+
+    def build():
+        return hub.hub_text_classifier(path, 2, label_names=names, sequence_length=SEQ)
+
+    texts, labels, _ = sst2_texts
+    model = build()
+    tokens = model.preprocessor(texts[:8])  # {"token_ids", "padding_mask", ...}
+    restored = run_model_saving_test(model, tokens, tmp_path)
+    assert restored.label_names == names
+    run_train_step_test(build(), np.array(texts[:16]), np.array(labels[:16]), loss="task")
+    run_dtype_test(build, tokens, output_dtype="bfloat16")

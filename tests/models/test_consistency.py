@@ -7,6 +7,7 @@ import pytest
 
 from ptft_keras.models.consistency import ConsistencyLogs, ConsistencyTrainer
 from ptft_keras.training.semi_supervised import ConsistencyBatches
+from tests.harness import run_model_test
 
 
 def _classifier(num_classes=3):
@@ -50,6 +51,29 @@ def test_plain_inputs_are_the_classifier():
     )
     inputs = {"labeled": x, "unlabeled": x[:2]}
     assert tuple(trainer(inputs).shape) == (5, 3)  # inference: the labeled logits
+
+
+def test_harness(tmp_path):
+    """Build, `.keras` round trip (classifier, views and settings travel), one training
+    step with the unlabeled term on (threshold 0) that moves every classifier weight,
+    mixed_bfloat16."""
+
+    def build():
+        return ConsistencyTrainer(
+            _classifier(),
+            weak=keras.layers.GaussianNoise(0.1),
+            strong=keras.layers.GaussianNoise(0.5),
+            threshold=0.0,
+            distribution_alignment=True,
+        )
+
+    rng = np.random.default_rng(0)
+    x = {"labeled": rng.normal(size=(6, 4)), "unlabeled": rng.normal(size=(6, 4))}
+    x = {key: value.astype("float32") for key, value in x.items()}
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    trainer = run_model_test(build, x, tmp_path, y=np.arange(6) % 3, loss=loss,
+                             output_dtype="bfloat16")  # fmt: skip
+    assert trainer.threshold == 0.0 and trainer.distribution_alignment
 
 
 def _fit(threshold, steps=6):

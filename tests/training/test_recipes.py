@@ -152,4 +152,8 @@ def test_fixmatch_stage_runs_after_fine_tuning_on_grey_images():
     )  # fmt: skip
     assert phases == ["probe", "finetune", "fixmatch"]
     assert stages == ["frozen encoder", "fine-tune", "+ FixMatch"]
-    assert recipes.accuracy(clf, x, y) > 0.5  # three classes; still a working classifier
+    # Held out: 30 new images (another noise draw). Measured 1.0 after every stage for
+    # seeds 0 / 1 / 2; chance is 1/3, and a FixMatch stage that collapses the classifier
+    # onto one class (a wrong pseudo-label sign, a diverging rate) scores 0.33.
+    held_x, held_y = _toy(10, seed=2)
+    assert recipes.accuracy(clf, held_x[..., 0], held_y) >= 0.9
