@@ -48,6 +48,13 @@ def add_parsers(subparsers, common_io):
         choices=("float32", "float16", "int8"),
         help="tflite only: float16 weights or int8 dynamic-range quantisation",
     )
+    export.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="tflite / onnx: max probability difference from the Keras model at the export "
+        "check (default: float32 1e-4, float16 1e-2, int8 0.1)",
+    )
     export.add_argument("--overwrite", action="store_true")
     export.set_defaults(run_command=run_export)
 
@@ -128,6 +135,8 @@ def run_export(args):
     config = read_config(args.run, kind="finetune")
     if args.quantize != "float32" and args.format != "tflite":
         raise CliError(f"--quantize {args.quantize} applies to --format tflite only")
+    if args.tolerance is not None and args.format == "savedmodel":
+        raise CliError("--tolerance applies to --format tflite and onnx only")
     if args.format != "savedmodel" and config.get("backbone") is not None:
         raise CliError(
             f"--format {args.format} is not supported for keras-hub runs ({config['backbone']}): "
@@ -158,7 +167,13 @@ def run_portable_export(args, config, model, tokenizer):
 
     try:
         report = export_portable(
-            model, args.out, args.format, tokenizer, args.quantize, overwrite=args.overwrite
+            model,
+            args.out,
+            args.format,
+            tokenizer,
+            args.quantize,
+            overwrite=args.overwrite,
+            tolerance=args.tolerance,
         )
     except ImportError as error:  # the optional runtime / converter is not installed
         raise CliError(str(error)) from error

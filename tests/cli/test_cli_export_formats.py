@@ -45,6 +45,13 @@ def test_refused_combinations_are_named(image_run, tmp_path, monkeypatch, capsys
     assert error(image_run, "--out", "x", "--format", "onnx", "--quantize", "int8") == (
         "ptft: error: --quantize int8 applies to --format tflite only"
     )
+    assert error(image_run, "--out", "x", "--tolerance", "0.001") == (
+        "ptft: error: --tolerance applies to --format tflite and onnx only"
+    )
+    too_strict = ("--format", "tflite", "--quantize", "float16", "--tolerance", "1e-12")
+    assert "the tflite (float16) export's probabilities differ from the Keras model's by up to" in (
+        error(image_run, "--out", "x", *too_strict)
+    )
     hub_run = tmp_path / "hub"  # a keras-hub run's config: refused before anything loads
     hub_run.mkdir()
     with open(image_run / "config.json") as f:
