@@ -8,46 +8,21 @@ fresh process without ptft_keras, labels the test data exactly as `ptft evaluate
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from tests.cli.test_cli import ptft
+from tests.scripts import serve_in_fresh_process
 from tests.training.test_recipes_end_to_end import _three_class_rows, _write_csv
 
 pytestmark = [pytest.mark.tf_only, pytest.mark.slow]
 
-SERVE = """
-import json, sys
-import numpy as np
-import tensorflow as tf
-import tensorflow_text  # noqa: F401
-path, inputs = sys.argv[1:]
-signature = tf.saved_model.load(path).signatures["serving_default"]
-if inputs.endswith(".npy"):
-    out = signature(images=tf.constant(np.load(inputs)))
-else:
-    out = signature(text=tf.constant(json.load(open(inputs))))
-print(json.dumps({"labels": [v.decode() for v in out["label"].numpy()],
-                  "imported": any(m.startswith("ptft_keras") for m in sys.modules)}))
-"""
 
-
-def served_labels(path, inputs, cwd):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
-    run = subprocess.run(
-        [sys.executable, "-c", SERVE, str(path), str(inputs)],
-        capture_output=True,
-        text=True,
-        cwd=str(cwd),
-        env=env,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
-    assert result["imported"] is False
+def served_labels(path, inputs):
+    """The labels the exported SavedModel gives `inputs` in a process without ptft_keras."""
+    result = serve_in_fresh_process(path, inputs)
+    assert result["imported"] == []
     return result["labels"]
 
 
@@ -92,8 +67,7 @@ def test_image_walkthrough(tmp_path):
 
     folder = image_data.scan_image_folder(tmp_path / "data" / "test")
     pixels, labels = image_data.load_images(folder, image_data.infer_image_spec(folder))
-    np.save(tmp_path / "pixels.npy", np.round(pixels * 255).astype("uint8"))
-    served = served_labels(tmp_path / "exported", tmp_path / "pixels.npy", tmp_path)
+    served = served_labels(tmp_path / "exported", np.round(pixels * 255).astype("uint8"))
     names = folder.label_map.names
     served_accuracy = np.mean([names.index(s) == y for s, y in zip(served, labels, strict=True)])
     assert abs(served_accuracy - accuracy) < 1e-4, (served_accuracy, accuracy)
@@ -155,8 +129,7 @@ def test_text_walkthrough(shared_data_dir, tmp_path):
     assert accuracy >= 0.50, out  # 3 classes: chance 0.33 (library run: 0.607)
     ptft("export", "ft", "--out", "exported", cwd=tmp_path)
     texts = [text for text, _ in rows[:300]]
-    (tmp_path / "texts.json").write_text(json.dumps(texts))
-    served = served_labels(tmp_path / "exported", tmp_path / "texts.json", tmp_path)
+    served = served_labels(tmp_path / "exported", texts)
     served_accuracy = np.mean(
         [s == label for s, (_, label) in zip(served, rows[:300], strict=True)]
     )

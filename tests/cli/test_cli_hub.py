@@ -10,8 +10,6 @@ served in a fresh process that imports neither ptft_keras nor keras-hub.
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,17 +19,9 @@ keras_hub = pytest.importorskip("keras_hub")
 from ptft_keras.cli import main  # noqa: E402
 from ptft_keras.cli.serve import load_run, predict_probabilities  # noqa: E402
 from tests.hub.conftest import bert_preset, gpt2_preset, sst2_rows, sst2_texts  # noqa: E402, F401
+from tests.scripts import serve_in_fresh_process  # noqa: E402
 
 pytestmark = pytest.mark.tf_only
-SERVE = """
-import json, sys
-import tensorflow as tf, tensorflow_text  # noqa: F401  (the tokenizer's ops)
-served = tf.saved_model.load(sys.argv[1])
-texts = json.load(open(sys.argv[2]))
-out = served.signatures["serving_default"](text=tf.constant(texts))
-loaded = sorted(m for m in sys.modules if m.startswith(("ptft_keras", "keras_hub")))
-print(json.dumps({"probabilities": out["probabilities"].numpy().tolist(), "loaded": loaded}))
-"""
 
 
 def ptft(capsys, *args):
@@ -122,15 +112,8 @@ def test_evaluate_equals_the_exported_saved_model_in_a_fresh_process(hub_runs, c
     assert f"accuracy {accuracy:.4f}" == out.splitlines()[-1]
     saved = hub_runs["root"] / "saved_model"
     assert ptft(capsys, "export", run, "--out", saved)[0] == 0
-    texts = hub_runs["root"] / "texts.json"
-    texts.write_text(json.dumps(hub_runs["texts"]))
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    served = subprocess.run(
-        [sys.executable, "-c", SERVE, str(saved), str(texts)],
-        capture_output=True, text=True, timeout=600, env=env, check=True,
-    )  # fmt: skip
-    result = json.loads(served.stdout.strip().splitlines()[-1])
-    assert result["loaded"] == []  # tensorflow + tensorflow_text alone serve it
+    result = serve_in_fresh_process(saved, hub_runs["texts"])
+    assert result["imported"] == []  # tensorflow + tensorflow_text alone serve it
     probabilities = np.array(result["probabilities"])
     _, model, _ = load_run(str(run))
     np.testing.assert_allclose(

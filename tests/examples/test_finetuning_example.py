@@ -1,21 +1,16 @@
 """examples/finetuning_methods.py: every method runs end to end on the real data (--smoke)."""
 
-import importlib.util
 import os
 
 import keras
 import pytest
 
 from ptft_keras.training.compare import METHODS
-
-EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "finetuning_methods.py")
+from tests.scripts import load_example
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("finetuning_methods", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("finetuning_methods")
 
 
 def _check(result, capsys, task):

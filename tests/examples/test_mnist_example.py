@@ -1,12 +1,10 @@
-import os
-import sys
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples"))
-import mnist_autoencoder_classifier as example  # noqa: E402
-import mnist_label_draws  # noqa: E402
+from tests.scripts import load_example
+
+example = load_example("mnist_autoencoder_classifier")
+mnist_label_draws = load_example("mnist_label_draws")
 
 
 @pytest.mark.tf_only  # exports a SavedModel

@@ -1,22 +1,18 @@
 """examples/text_sentiment.py: the --smoke run end to end, and a slow real-data check."""
 
-import importlib.util
 import os
 
 import pytest
 
 pytest.importorskip("tensorflow")
 
-pytestmark = pytest.mark.tf_only
+from tests.scripts import load_example  # noqa: E402
 
-EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "text_sentiment.py")
+pytestmark = pytest.mark.tf_only
 
 
 def _example():
-    spec = importlib.util.spec_from_file_location("text_sentiment", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("text_sentiment")
 
 
 def test_smoke_run_trains_prints_table_and_exports(shared_data_dir, tmp_path, capsys):

@@ -15,31 +15,10 @@ from ptft_keras.export.image import export_image_classifier
 from ptft_keras.models.autoencoder import build_conv_autoencoder, build_dense_autoencoder
 from ptft_keras.models.classifier import Classifier
 from ptft_keras.specs import ImageSpec
+from tests.scripts import serve_in_fresh_process
 
 pytestmark = pytest.mark.tf_only
 FUZZ_SCRIPT = os.path.join(os.path.dirname(__file__), "fuzz_signature.py")
-
-# Runs in a fresh Python: only TensorFlow, no Keras model code, no ptft_keras import.
-RELOAD = """
-import sys
-import numpy as np
-import tensorflow as tf
-path, inputs, outputs = sys.argv[1:]
-loaded = tf.saved_model.load(path)
-x = np.load(inputs)  # (N, H, W, C) uint8
-out = loaded.signatures["serving_default"](images=tf.constant(x))
-results = {
-    "uint8": loaded.serve(x),
-    "float": loaded.serve((x / 255.0).astype("float32")),
-    "serving_default": out["probabilities"],
-}
-if x.shape[-1] == 1:
-    results["uint8_no_channel"] = loaded.serve(x[..., 0])
-text = lambda t: np.array([v.decode() for v in t.numpy()])
-np.savez(outputs, labels=text(out["label"]), names=text(loaded.label_names()["label_names"]),
-         **{k: v.numpy() for k, v in results.items()})
-print("ptft_keras" in sys.modules)
-"""
 
 
 def pixels(shape, n=5, seed=0):
@@ -85,19 +64,17 @@ def test_export_reloads_in_fresh_process_with_same_predictions(tmp_path, build):
     path = export_image_classifier(model, str(tmp_path / "classifier"))
     assert os.path.isfile(os.path.join(path, "saved_model.pb"))
     x = pixels(model.image_spec.shape)
-    np.save(tmp_path / "x.npy", x)
-    run = run_fresh(RELOAD, path, tmp_path / "x.npy", tmp_path / "y.npz", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.strip().splitlines()[-1] == "False"  # served without ptft_keras
+    results = serve_in_fresh_process(path, x)
+    assert results["imported"] == []  # served without ptft_keras
     expected = keras_probs(model, x)
-    results = np.load(tmp_path / "y.npz")
-    for name in ("uint8", "float", "serving_default", "uint8_no_channel"):
+    for name in ("serve", "serve_float", "probabilities", "serve_no_channel"):
         if name in results:
             np.testing.assert_allclose(results[name], expected, rtol=1e-5, atol=1e-6, err_msg=name)
-    np.testing.assert_allclose(results["uint8"].sum(axis=1), 1.0, rtol=1e-5)
-    names = list(results["names"])
+    assert ("serve_no_channel" in results) == (model.image_spec.channels == 1)
+    np.testing.assert_allclose(np.sum(results["serve"], axis=1), 1.0, rtol=1e-5)
+    names = results["label_names"]
     assert names == model.label_names
-    assert list(results["labels"]) == [names[i] for i in expected.argmax(1)]
+    assert results["labels"] == [names[i] for i in expected.argmax(1)]
 
 
 def test_signature_checks_the_cases_clients_get_wrong(tmp_path):

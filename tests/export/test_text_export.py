@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from ptft_keras.data.tokenizer import TextEncoder, train_tokenizer  # noqa: E402
 from ptft_keras.export.text import export_text_classifier  # noqa: E402
 from ptft_keras.models.text_classifier import TextClassifier  # noqa: E402
 from ptft_keras.models.transformer import TransformerBackbone  # noqa: E402
+from tests.scripts import serve_in_fresh_process  # noqa: E402
 
 pytestmark = pytest.mark.tf_only
 
@@ -58,36 +58,12 @@ def exported(tmp_path_factory):
 
 def test_fresh_process_serves_raw_strings(exported):
     path, expected, _, _ = exported
-    script = textwrap.dedent(f"""
-        import json, sys
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401  registers the WordPiece ops
-        served = tf.saved_model.load({path!r})
-        texts = json.loads(sys.stdin.read())
-        out = served.serve(tf.constant(texts)).numpy()
-        sig = served.signatures["serving_default"](text=tf.constant(texts))
-        column = served.signatures["serving_default"](text=tf.constant(texts)[:, None])
-        labels = [v.decode() for v in sig["label"].numpy()]
-        names = [v.decode() for v in served.label_names()["label_names"].numpy()]
-        print(json.dumps([out.tolist(), sig["probabilities"].numpy().tolist(),
-                          column["probabilities"].numpy().tolist(), labels, names,
-                          any(m.startswith("ptft_keras") for m in sys.modules)]))
-    """)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps(TEXTS),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        cwd=os.path.dirname(path),  # not the project root: ptft_keras is not importable
+    outputs = serve_in_fresh_process(path, TEXTS)
+    assert outputs["imported"] == []  # neither ptft_keras nor keras_hub
+    served, signature, column = (
+        np.array(outputs[k]) for k in ("serve", "probabilities", "column_probabilities")
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    outputs = json.loads(result.stdout.strip().splitlines()[-1])
-    served, signature, column = (np.array(a) for a in outputs[:3])
-    labels, names, imported_ptft_keras = outputs[3:]
-    assert not imported_ptft_keras
+    labels, names = outputs["labels"], outputs["label_names"]
     assert served.shape == (len(TEXTS), 3)
     np.testing.assert_allclose(served, expected, atol=1e-5)
     np.testing.assert_allclose(signature, expected, atol=1e-5)

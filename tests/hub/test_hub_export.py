@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from ptft_keras.export.hub import export_hub_classifier  # noqa: E402
 from ptft_keras.models import hub  # noqa: E402
 from ptft_keras.peft import hub as hub_lora  # noqa: E402
 from tests.hub.conftest import SEQ  # noqa: E402
+from tests.scripts import serve_in_fresh_process  # noqa: E402
 
 pytestmark = pytest.mark.tf_only
 TEXTS = [
@@ -48,37 +48,12 @@ def exported(bert_preset, sst2_texts, tmp_path_factory):
 
 def test_fresh_process_serves_raw_strings_as_keras_predicts(exported):
     path, expected = exported
-    script = textwrap.dedent(f"""
-        import json, sys
-        import tensorflow as tf
-        import tensorflow_text  # noqa: F401  registers the tokenizer ops
-        served = tf.saved_model.load({path!r})
-        texts = json.loads(sys.stdin.read())
-        sig = served.signatures["serving_default"](text=tf.constant(texts))
-        column = served.signatures["serving_default"](text=tf.constant(texts)[:, None])
-        out = served.serve(tf.constant(texts)).numpy()
-        names = [v.decode() for v in served.label_names()["label_names"].numpy()]
-        print(json.dumps([out.tolist(), sig["probabilities"].numpy().tolist(),
-                          column["probabilities"].numpy().tolist(),
-                          [v.decode() for v in sig["label"].numpy()], names,
-                          sorted(m for m in sys.modules
-                                 if m.split(".")[0] in ("ptft_keras", "keras_hub"))]))
-    """)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONPATH="")
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps(TEXTS),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        cwd=os.path.dirname(path),  # not the project root: ptft_keras is not importable
+    outputs = serve_in_fresh_process(path, TEXTS, timeout=120)
+    assert outputs["imported"] == []  # neither ptft_keras nor keras_hub in the serving process
+    served, signature, column = (
+        np.array(outputs[k]) for k in ("serve", "probabilities", "column_probabilities")
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    outputs = json.loads(result.stdout.strip().splitlines()[-1])
-    served, signature, column = (np.array(a) for a in outputs[:3])
-    labels, names, imported = outputs[3:]
-    assert imported == []  # neither ptft_keras nor keras_hub in the serving process
+    labels, names = outputs["labels"], outputs["label_names"]
     assert served.shape == (len(TEXTS), 3)
     np.testing.assert_allclose(served, expected, atol=1e-5)
     np.testing.assert_allclose(signature, expected, atol=1e-5)
