@@ -7,7 +7,7 @@
 Each task pretrains once with the library's recipes (MNIST: a denoising dense
 autoencoder, `recipes.image.pretrain_autoencoder`; SST-2: the language-model pretraining
 of `recipes.text`), then fine-tunes a fresh copy of the pretrained classifier with every
-method in `ptft_keras.training.compare.METHODS` for the same number of epochs, and prints
+method in `ptft_keras.training.methods.METHODS` for the same number of epochs, and prints
 one table: method, trainable parameters, share of total, accuracy, training time. The
 LoRA model is then merged (`merge_lora`) and, on TensorFlow, exported as a SavedModel
 whose predictions are compared with the unmerged model's
@@ -32,14 +32,12 @@ from ptft_keras.data.tokenizer import load_tokenizer, save_tokenizer
 from ptft_keras.models.autoencoder import build_dense_autoencoder
 from ptft_keras.models.classifier import Classifier
 from ptft_keras.models.text_classifier import TextClassifier
-from ptft_keras.models.transformer import TransformerBackbone
-from ptft_keras.peft import TRANSFORMER_TARGETS, merge_lora, with_adapters
-from ptft_keras.training.compare import METHODS, FinetuneSpec, format_table, run_comparison
-from ptft_keras.training.layerwise_lr import transformer_lr_groups
+from ptft_keras.peft import merge_lora
+from ptft_keras.training.compare import FinetuneSpec, format_table, run_comparison
+from ptft_keras.training.methods import METHODS
 from ptft_keras.training.recipes import image as recipes
 from ptft_keras.training.recipes import text as text_recipe
 from ptft_keras.training.strategies import add_strategy_arguments, get_strategy, xla_option
-from ptft_keras.transfer.weights import transfer_weights
 
 
 def parse_args(argv):
@@ -99,22 +97,14 @@ def mnist_task(args):
         autoencoder, pool, epochs=args.mnist_pretrain_epochs, strategy=strategy
     )
 
-    def build(adapter=False):
-        if not adapter:
-            return Classifier.from_pretrained(autoencoder, 10, head="linear")
-        return Classifier(with_adapters(autoencoder.encoder, 16), 10, head="linear")
+    def build():
+        return Classifier.from_pretrained(autoencoder, 10, head="linear")
 
     spec = FinetuneSpec(
-        head=("head/*",),
-        blocks=["encoder/dense_1*", "encoder/latent*"],
-        llrd_groups=["encoder/dense_1*", "encoder/latent*", "*"],
-        lora_targets=("encoder/dense_1", "encoder/latent"),
-        compile_kwargs={},  # Classifier.compile defaults: its loss and accuracy
         fit_kwargs=dict(x=few_x, y=few_y, batch_size=32, verbose=0),
         epochs=args.mnist_epochs,
-        lr_full=1e-3,
-        lr_head=1e-2,
-        lora_rank=4,
+        learning_rate=1e-3,
+        options={"lora_rank": 4},
     )
     return build, spec, test_x, test_y, "test"
 
@@ -151,22 +141,11 @@ def sst2_task(args):
     few_x, few_y = sample_few_labels(train_x, train_y, args.sst2_labels, 2, seed=args.seed)
     few_ids = text_recipe.encode_texts(tokenizer, few_x, seq_len)
     dev_inputs = text_recipe.model_inputs(text_recipe.encode_texts(tokenizer, dev_x, seq_len))
-    config = lm.backbone.get_config()
 
-    def build(adapter=False):
-        if not adapter:
-            return TextClassifier.from_pretrained(lm, 2)
-        backbone = TransformerBackbone.from_config({**config, "adapter_dim": 16})
-        transfer_weights(lm.backbone, backbone, allow_missing=("*adapter*",))
-        return TextClassifier(backbone, 2)
+    def build():
+        return TextClassifier.from_pretrained(lm, 2)
 
-    blocks = [f"*block_{i}/*" for i in range(config["num_layers"])]
     spec = FinetuneSpec(
-        head=("head/*",),
-        blocks=blocks,
-        llrd_groups=transformer_lr_groups(config["num_layers"]),
-        lora_targets=TRANSFORMER_TARGETS,
-        compile_kwargs={},  # TextClassifier.compile defaults: its loss and accuracy
         fit_kwargs=dict(
             # Length-bucketed batches vary in number per epoch: repeat and fix the steps.
             x=make_text_dataset(few_ids, few_y, 32, shuffle=True, seed=args.seed).repeat(),
@@ -174,9 +153,7 @@ def sst2_task(args):
             verbose=0,
         ),
         epochs=args.sst2_epochs,
-        lr_full=3e-4,
-        lr_head=2e-3,
-        lora_rank=max(1, config["hidden_dim"] // 16),  # 8 for the default hidden 128
+        learning_rate=3e-4,
     )
     return build, spec, dev_inputs, dev_y, "dev"
 

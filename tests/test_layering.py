@@ -20,9 +20,22 @@ ALLOWED = {
     "transfer": {"variables"},
     "peft": {"layers", "transfer", "variables"},
     "data": {"specs"},
-    "training": {"data", "layers", "models", "peft", "specs", "transfer", "variables"},
+    # keras-hub's adapter: its tasks' parts (head, units, adapters, LoRA); imported only
+    # when a keras-hub model comes in (training.parts.parts_of, the CLI's hub commands).
+    "hub": {"layers", "peft", "variables"},
+    "training": {"data", "hub", "layers", "models", "peft", "specs", "transfer", "variables"},
     "export": {"data", "models", "peft", "specs"},
-    "cli": {"data", "export", "models", "peft", "specs", "training", "transfer", "variables"},
+    "cli": {
+        "data",
+        "export",
+        "hub",
+        "models",
+        "peft",
+        "specs",
+        "training",
+        "transfer",
+        "variables",
+    },
 }
 # Parts whose modules must import without TensorFlow (at module level).
 TF_FREE = ("specs", "layers", "variables", "models", "transfer", "peft")

@@ -18,18 +18,13 @@ from ptft_keras.data import images as image_data
 from ptft_keras.data.splits import sample_few_labels
 from ptft_keras.data.text import make_text_dataset
 from ptft_keras.data.tokenizer import load_tokenizer, save_tokenizer
-from ptft_keras.models.text_classifier import TextClassifier
-from ptft_keras.models.transformer import TransformerBackbone
-from ptft_keras.peft import lora, methods
-from ptft_keras.training import compare
+from ptft_keras.peft import lora
+from ptft_keras.training import methods
 from ptft_keras.training.recipes import image as image_recipe
 from ptft_keras.training.recipes import text as text_recipe
 from ptft_keras.training.recipes.arguments import add_recipe_arguments, recipe_from_args
 from ptft_keras.training.strategies import get_strategy
-from ptft_keras.transfer.weights import transfer_weights
 
-METHODS = ("auto", "probe", "full", "lp-ft", "gradual", "llrd", "lora", "bitfit", "adapters")
-COMPARE_NAMES = {"lp-ft": "lp_ft", "gradual": "gradual_unfreezing", "probe": "linear_probe"}
 SEMI_SUPERVISED = ("auto", "none", "fixmatch", "self-training", "uda")
 IMAGE_SEMI = ("fixmatch", "self-training")
 TEXT_SEMI = ("uda",)
@@ -77,15 +72,16 @@ def add_parser(subparsers, common):
         default=None,
         metavar="PRESET_OR_DIR",
         help="fine-tune a keras-hub model (preset name or local preset directory) without "
-        "a pretrain run; methods auto, full, probe, lora (docs/cli.md#keras-hub-backbones)",
+        "a pretrain run; every --method (docs/cli.md#keras-hub-backbones)",
     )
     parser.add_argument("--data", required=True, help="labeled folder or table")
     parser.add_argument("--unlabeled", default=None, help="unlabeled pool for semi-supervised")
     parser.add_argument(
         "--method",
-        choices=METHODS,
+        choices=("auto", *methods.METHODS),
         default="auto",
-        help="auto: the modality's best measured recipe (docs/cli.md)",
+        help="auto: the modality's best measured recipe (full for keras-hub backbones); "
+        "the others: ptft_keras.training.methods (docs/finetuning.md)",
     )
     parser.add_argument(
         "--semi-supervised",
@@ -130,7 +126,13 @@ def finetune(args):
         cli_data.check_modality(args.unlabeled, modality)
     semi = args.semi_supervised
     if semi == "auto":
-        semi = "fixmatch" if args.unlabeled and modality == "image" else "none"
+        fixmatch = args.method == "auto" and args.unlabeled and modality == "image"
+        semi = "fixmatch" if fixmatch else "none"
+    if semi != "none" and args.method != "auto":
+        raise CliError(
+            f"--semi-supervised {semi} is part of --method auto (the recipe); with --method "
+            f"{args.method} use --semi-supervised none."
+        )
     allowed = IMAGE_SEMI if modality == "image" else TEXT_SEMI
     if semi != "none" and semi not in allowed:
         raise CliError(
@@ -171,48 +173,26 @@ def _finetune_images(args, out, config, pretrained, semi, strategy):
     x, y, label_map = cli_data.labeled_images(args.data, spec, args.skip_corrupt)
     x, y = _sample(x, y, label_map, args)
     print(f"fine-tuning on {len(x)} labeled images, {len(label_map)} classes", flush=True)
-    build = lambda: image_recipe.make_classifier(
+    model = image_recipe.make_classifier(
         autoencoder, label_map.names, pretrained=not args.scratch, strategy=strategy
     )
-    model = build()
-    if args.method in ("auto", "full", "probe"):
-        if args.method == "full":
-            recipe = dataclasses.replace(recipe, probe_steps=0)
-        if args.method == "probe":
-            recipe = dataclasses.replace(recipe, finetune_steps=0, semi_supervised="none")
-        unlabeled = None
-        if semi != "none":
-            pool = image_data.scan_image_folder(args.unlabeled, labeled=False, log=print)
-            unlabeled = image_data.load_images(pool, spec)[0]
-        image_recipe.fit_few_labels(
-            model,
-            x,
-            y,
-            unlabeled,
-            recipe,
-            seed=args.seed,
-            strategy=strategy,
-            callbacks=lambda phase: phase_callbacks(out, phase),
-            on_stage=lambda name, m: print(f"stage done: {name}", flush=True),
-        )
-        return model
-    if args.method == "adapters":
-        with strategy.scope():
-            encoder = methods.with_adapters(model.encoder, adapter_dim=16)
-            model = type(model)(
-                encoder, len(label_map), image_spec=spec, label_names=label_map.names
-            )
-    fit_kwargs = dict(
-        x=x, y=y, batch_size=args.batch_size, verbose=0, callbacks=phase_callbacks(out, "finetune")
-    )
-    _compare_method(
+    if args.method != "auto":
+        fit_kwargs = dict(x=x, y=y, batch_size=args.batch_size, verbose=0)
+        return _fit_method(model, args, fit_kwargs, args.epochs or 40, 1e-3, out, strategy)
+    unlabeled = None
+    if semi != "none":
+        pool = image_data.scan_image_folder(args.unlabeled, labeled=False, log=print)
+        unlabeled = image_data.load_images(pool, spec)[0]
+    image_recipe.fit_few_labels(
         model,
-        args,
-        fit_kwargs,
-        epochs=args.epochs or 40,
-        lr_full=1e-3,
-        lr_head=1e-2,
+        x,
+        y,
+        unlabeled,
+        recipe,
+        seed=args.seed,
         strategy=strategy,
+        callbacks=lambda phase: phase_callbacks(out, phase),
+        on_stage=lambda name, m: print(f"stage done: {name}", flush=True),
     )
     return model
 
@@ -241,55 +221,37 @@ def _finetune_text(args, out, config, pretrained, semi, strategy):
         flush=True,
     )
     pretrained_weights = not args.scratch
-    seed = args.seed + 1
-    if args.method == "adapters":
-        with strategy.scope():
-            keras.utils.set_random_seed(seed)
-            config = {**lm.backbone.get_config(), "adapter_dim": 16}
-            backbone = TransformerBackbone.from_config(config)
-            if pretrained_weights:
-                transfer_weights(lm.backbone, backbone, allow_missing=("*adapter*",))
-            model = TextClassifier(backbone, len(label_map), label_names=label_map.names)
-    else:
-        model = text_recipe.make_text_classifier(
-            lm, label_map.names, recipe, pretrained_weights, seed, strategy
-        )
-    callbacks = phase_callbacks(out, "finetune")
-    if args.method in ("auto", "full"):
-        text_recipe.finetune_text_classifier(
-            model, ids, y, recipe, epochs, pretrained_weights, args.seed, strategy, callbacks
-        )
-        if semi == "uda":
-            texts = cli_data.unlabeled_texts(args.unlabeled, args.text_column, UNLABELED_TEXTS)
-            print(f"UDA consistency training on {len(texts)} unlabeled texts", flush=True)
-            unlabeled = text_recipe.encode_texts(tokenizer, texts, recipe.seq_len)
-            callbacks = phase_callbacks(out, "uda")
-            text_recipe.uda(model, ids, y, unlabeled, recipe, args.seed, strategy, callbacks)
-        return model
-    data = make_text_dataset(ids, y, recipe.batch_size, shuffle=True, seed=args.seed).repeat()
-    steps = max(1, -(-len(ids) // recipe.batch_size))
-    fit_kwargs = dict(x=data, steps_per_epoch=steps, verbose=0, callbacks=callbacks)
-    _compare_method(
-        model,
-        args,
-        fit_kwargs,
-        epochs=epochs,
-        lr_full=recipe.lr,
-        lr_head=10 * recipe.lr,
-        strategy=strategy,
+    model = text_recipe.make_text_classifier(
+        lm, label_map.names, recipe, pretrained_weights, args.seed + 1, strategy
     )
+    if args.method != "auto":
+        data = make_text_dataset(ids, y, recipe.batch_size, shuffle=True, seed=args.seed)
+        steps = max(1, -(-len(ids) // recipe.batch_size))  # bucketed: fix the steps
+        fit_kwargs = dict(x=data.repeat(), steps_per_epoch=steps, verbose=0)
+        return _fit_method(model, args, fit_kwargs, epochs, recipe.lr, out, strategy)
+    callbacks = phase_callbacks(out, "finetune")
+    text_recipe.finetune_text_classifier(
+        model, ids, y, recipe, epochs, pretrained_weights, args.seed, strategy, callbacks
+    )
+    if semi == "uda":
+        texts = cli_data.unlabeled_texts(args.unlabeled, args.text_column, UNLABELED_TEXTS)
+        print(f"UDA consistency training on {len(texts)} unlabeled texts", flush=True)
+        unlabeled = text_recipe.encode_texts(tokenizer, texts, recipe.seq_len)
+        callbacks = phase_callbacks(out, "uda")
+        text_recipe.uda(model, ids, y, unlabeled, recipe, args.seed, strategy, callbacks)
     return model
 
 
-def _compare_method(model, args, fit_kwargs, epochs, lr_full, lr_head, strategy):
-    """The PEFT and staged methods, through `ptft_keras.training.compare.finetune`."""
-    spec = compare.structure_spec(model, fit_kwargs, epochs, lr_full=lr_full, lr_head=lr_head)
-    if args.method == "lora" and not spec.lora_targets:
-        raise CliError("--method lora needs Dense layers in the encoder; this one has none.")
-    method = COMPARE_NAMES.get(args.method, args.method)
+def _fit_method(model, args, fit_kwargs, epochs, learning_rate, out, strategy):
+    """`--method M` other than auto: the registry's method (`training.methods`)."""
     print(f"fine-tuning with --method {args.method} for {epochs} epochs", flush=True)
     with strategy.scope():
-        compare.finetune(model, method, spec)
+        try:
+            plan = methods.prepare(model, args.method, learning_rate, epochs)
+        except ValueError as error:  # e.g. LoRA on an encoder without Dense layers
+            raise CliError(f"--method {args.method}: {error}") from None
+        plan.fit(callbacks=phase_callbacks(out, "finetune"), **fit_kwargs)
+    return plan.model
 
 
 def _is_hub_run(run):

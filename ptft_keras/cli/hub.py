@@ -2,7 +2,7 @@
 
     ptft pretrain text --data CORPUS --backbone PRESET_OR_DIR --out RUN [--objective masked|causal]
     ptft finetune [HUB_PRETRAIN_RUN | --backbone PRESET_OR_DIR] --data TABLE --out RUN
-                  [--method auto|full|probe|lora|bitfit]
+                  [--method auto|probe|full|lp-ft|gradual|llrd|bitfit|adapters|lora]
     ptft evaluate | export | predict RUN        # serve.py reads hub runs with `load_hub_run`
 
 A preset is a keras-hub preset name (`from_preset` downloads it) or a local directory
@@ -10,9 +10,11 @@ written by keras-hub's `save_to_preset`. What the run directories hold, besides 
 (whose `backbone` is the preset: a name, or an absolute directory):
 
     pretrain:            preset/   the adapted backbone + tokenizer, a keras-hub preset
-    finetune full/probe: model.keras                         (the whole classifier)
+    finetune (most):     model.keras                         (the whole classifier)
     finetune lora:       backbone.lora.h5, head.weights.h5, lora.json (`save_hub_lora`); the
                          base preset is referenced in config.json, not copied
+    finetune adapters:   model.weights.h5 (adapters sit in keras-hub's blocks, not in its
+                         config: reloading rebuilds from the preset, adds them, loads weights)
 
 Only this module imports keras-hub (seconds), and only when a command uses a hub backbone.
 """
@@ -29,22 +31,21 @@ from keras_hub.src.utils.preset_utils import check_config_class, list_subclasses
 from ptft_keras.cli import data as cli_data
 from ptft_keras.cli.pretrain import start_text_run
 from ptft_keras.cli.runs import CliError, fingerprint, finish, phase_callbacks, prepare_run
+from ptft_keras.hub.parts import add_hub_adapters
 from ptft_keras.models.hub import hub_backbone, hub_causal_lm, hub_masked_lm, hub_text_classifier
-from ptft_keras.peft.hub import enable_hub_lora, load_hub_lora, merge_hub_lora, save_hub_lora
+from ptft_keras.peft.hub import load_hub_lora, merge_hub_lora, save_hub_lora
+from ptft_keras.training import methods
 from ptft_keras.training.callbacks import UNTIL_STOPPED, Budget
-from ptft_keras.training.compare import FinetuneSpec
-from ptft_keras.training.hub_methods import hub_bitfit
 from ptft_keras.training.recipes import text as text_recipe
 from ptft_keras.training.recipes.arguments import recipe_from_args
 from ptft_keras.training.strategies import get_strategy
-from ptft_keras.variables import set_trainable
 
 PRESET = "preset"  # RUN/preset/: what `pretrain text --backbone` writes
 TASKS = {"masked": keras_hub.models.MaskedLM, "causal": keras_hub.models.CausalLM}
 HUB_PRETRAIN_LR = 5e-5  # keras-hub's MaskedLM default: continue a trained model gently
 SEQUENCE_LENGTH = 128  # fine-tuning: SST-2-like sentences fit in 128 word pieces; capped
 # at the backbone's max_sequence_length (keras-hub would pack to 512)
-LORA_RANK = FinetuneSpec.lora_rank  # the toolkit's `--method lora` rank (8)
+WEIGHTS = "model.weights.h5"  # --method adapters: see the module doc
 
 
 def resolve_preset(value):
@@ -187,42 +188,12 @@ class HeldOutLoss(keras.callbacks.Callback):
             logs["val_loss"] = held_out_loss(self.model, self.batches)
 
 
-def _full(model, lr):
-    return lr
-
-
-def _probe(model, lr):
-    backbone = {id(v) for v in model.backbone.weights}
-    set_trainable(model, lambda key, v: id(v) not in backbone)  # the head alone
-    return 10 * lr  # as the toolkit's head-only methods (finetune._compare_method)
-
-
-def _lora(model, lr):
-    enable_hub_lora(model, rank=LORA_RANK)  # keras-hub's default targets (query, value)
-    return 10 * lr
-
-
-def _bitfit(model, lr):
-    hub_bitfit(model)  # biases, LayerNorms and the head (training/hub_methods.py)
-    return 10 * lr
-
-
-# --method -> how it sets what trains and its learning rate: (model, lr) -> lr. The staged
-# and optimizer-changing methods (lp-ft, gradual, llrd) and adapters (not in a saved
-# keras-hub config) are library-only: ptft_keras.training.hub_methods.
-HUB_METHODS = {"auto": _full, "full": _full, "probe": _probe, "lora": _lora, "bitfit": _bitfit}
-
-
 def finetune_hub(args, sample):
-    """`ptft finetune` on a hub pretrain run or on `--backbone`; `sample(x, y, label_map,
-    args)` draws --labels-per-class."""
+    """`ptft finetune` on a hub pretrain run or on `--backbone`, with any method of
+    `ptft_keras.training.methods` (`auto` = `full`); `sample(x, y, label_map, args)` draws
+    --labels-per-class."""
     if args.pretrained_run is not None and args.backbone is not None:
         raise CliError("finetune takes a hub PRETRAINED_RUN or --backbone, not both.")
-    if args.method not in HUB_METHODS:
-        raise CliError(
-            f"--method {args.method} is not supported for keras-hub backbones yet; use one "
-            f"of {', '.join(HUB_METHODS)}."
-        )
     if args.scratch or args.unlabeled or args.semi_supervised not in ("auto", "none"):
         raise CliError(
             "--scratch, --unlabeled and --semi-supervised are not supported for keras-hub "
@@ -244,6 +215,8 @@ def finetune_hub(args, sample):
     recipe = recipe_from_args(
         text_recipe.TextRecipe, args, batch_size=args.batch_size, semi_supervised="none"
     )
+    method = "full" if args.method == "auto" else args.method
+    epochs = args.epochs or (recipe.few_epochs if len(y) <= 5000 else recipe.all_epochs)
     with strategy.scope():
         backbone = hub_backbone(preset)
         length = min(SEQUENCE_LENGTH, backbone.max_sequence_length)
@@ -251,28 +224,33 @@ def finetune_hub(args, sample):
             backbone, len(label_map), label_names=label_map.names, preset=preset,
             sequence_length=length,
         )  # fmt: skip
-        lr = HUB_METHODS[args.method](model, recipe.lr)
-        epochs = args.epochs or (recipe.few_epochs if len(y) <= 5000 else recipe.all_epochs)
-        steps = -(-len(y) // recipe.batch_size)
-        model.compile(optimizer=text_recipe.adamw(lr, steps * epochs))
+        try:
+            plan = methods.prepare(model, method, recipe.lr, epochs)
+        except ValueError as error:  # e.g. adapters on a block class that was not checked
+            raise CliError(f"--method {args.method}: {error}") from None
         print(
-            f"fine-tuning {type(model).__name__} (--method {args.method}, lr {lr}, "
+            f"fine-tuning {type(model).__name__} (--method {args.method}, lr {recipe.lr}, "
             f"{sum(int(np.prod(v.shape)) for v in model.trainable_weights):,} trainable "
-            f"params) on {len(y)} labeled texts, {len(label_map)} classes, {epochs} epochs",
+            f"params) on {len(y)} labeled texts, {len(label_map)} classes, "
+            f"{plan.epochs} epochs",
             flush=True,
         )
         data = tf.data.Dataset.from_tensor_slices((np.asarray(texts, dtype=str), np.asarray(y)))
-        model.fit(
-            data.shuffle(len(y), seed=args.seed).batch(recipe.batch_size),  # raw strings
-            epochs=epochs,
+        plan.fit(
+            x=data.shuffle(len(y), seed=args.seed).batch(recipe.batch_size),  # raw strings
             callbacks=phase_callbacks(out, "finetune"),
             verbose=0,
             shuffle=False,  # the pipeline shuffles
         )
-    if args.method == "lora":
+    if method == "lora":
         save_hub_lora(model, out)  # backbone.lora.h5, head.weights.h5, lora.json
+        saved = "backbone.lora.h5, head.weights.h5, lora.json"
+    elif method == "adapters":
+        model.save_weights(os.path.join(out, WEIGHTS))
+        config["adapter_dim"], saved = methods.DEFAULTS["adapter_dim"], WEIGHTS
     else:
         model.save(os.path.join(out, "model.keras"))
+        saved = "model.keras"
     config.update(
         data=fingerprint(args.data),
         backbone=preset,
@@ -282,25 +260,27 @@ def finetune_hub(args, sample):
     )
     if args.pretrained_run is not None:
         config["pretrained"] = os.path.abspath(args.pretrained_run)
-    finish(out, config, label_names=model.label_names, method=args.method)
-    saved = (
-        "backbone.lora.h5, head.weights.h5, lora.json" if args.method == "lora" else "model.keras"
-    )
+    finish(out, config, label_names=model.label_names, method=method)
     print(f"wrote {out}: {saved} ({len(label_map)} classes)", flush=True)
     return 0
 
 
 def load_hub_run(run, config):
     """The classifier of a hub fine-tune run, ready to predict on raw strings."""
-    if config.get("method") != "lora":
+    method = config.get("method")
+    if method not in ("lora", "adapters"):
         return keras.saving.load_model(os.path.join(run, "model.keras"), compile=False)
     preset = config["backbone"]
     if os.path.isabs(preset) and not os.path.isdir(preset):
-        raise CliError(f"{run} holds LoRA weights for the preset {preset}, which is gone.")
+        raise CliError(f"{run} holds {method} weights for the preset {preset}, which is gone.")
     names = config["label_names"]
     model = hub_text_classifier(
         preset, len(names), label_names=names, sequence_length=config["sequence_length"]
     )
+    if method == "adapters":
+        add_hub_adapters(model, config["adapter_dim"])
+        model.load_weights(os.path.join(run, WEIGHTS))
+        return model
     with warnings.catch_warnings():  # keras-hub's head file holds no optimizer to restore
         warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
         load_hub_lora(model, run)

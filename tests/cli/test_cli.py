@@ -14,6 +14,8 @@ import time
 import numpy as np
 import pytest
 
+from ptft_keras.training.methods import METHODS
+
 pytestmark = pytest.mark.tf_only
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -176,3 +178,34 @@ def test_kill_9_during_pretrain_then_resume_ends_with_the_same_weights(digits, t
         *command[:-2], "--latent-dim", 9, "--out", run_dir, "--resume", cwd=tmp_path, check=False
     )
     assert changed.returncode == 2 and "latent_dim" in changed.stderr
+
+
+@pytest.fixture
+def sst2_tables(shared_data_dir, tmp_path_factory):
+    """32 training and 16 test rows of the real SST-2 training table."""
+    root = tmp_path_factory.mktemp("tables")
+    with open(os.path.join(shared_data_dir, "sst2", "train.tsv"), encoding="utf-8") as f:
+        lines = f.readlines()
+    (root / "train.tsv").write_text("".join(lines[:33]))
+    (root / "test.tsv").write_text(lines[0] + "".join(lines[33:49]))
+    return root
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_on_the_own_text_backbone(method, sst2_tables, tmp_path, monkeypatch, capsys):
+    # --scratch: the toolkit's own text classifier without a pretrain run, through the same
+    # `_finetune_text` -> `training.methods.prepare` path a pretrained run takes.
+    run = tmp_path / method
+    status, out, err = ptft_in_process(
+        "finetune", "--scratch", "--data", sst2_tables / "train.tsv", "--method", method,
+        "--epochs", 1, "--out", run, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    assert status == 0, (out, err[-3000:])
+    assert f"fine-tuning with --method {method} for 1 epochs" in out
+    assert json.loads((run / "config.json").read_text())["method"] == method
+    status, out, err = ptft_in_process(
+        "evaluate", run, "--data", sst2_tables / "test.tsv",
+        cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys,
+    )  # fmt: skip
+    assert status == 0 and out.splitlines()[-1].startswith("accuracy "), (out, err[-3000:])
+    assert (run / "lora.npz").exists() == (method == "lora")

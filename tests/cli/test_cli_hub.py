@@ -18,6 +18,8 @@ keras_hub = pytest.importorskip("keras_hub")
 
 from ptft_keras.cli import main  # noqa: E402
 from ptft_keras.cli.serve import load_run, predict_probabilities  # noqa: E402
+from ptft_keras.training.methods import METHODS  # noqa: E402
+from ptft_keras.variables import variable_map  # noqa: E402
 from tests.hub.conftest import bert_preset, gpt2_preset, sst2_rows, sst2_texts  # noqa: E402, F401
 from tests.scripts import serve_in_fresh_process  # noqa: E402
 
@@ -139,9 +141,8 @@ def test_errors_name_the_bad_value(bert_preset, gpt2_preset, tmp_path, capsys): 
         assert not out.exists()  # nothing left behind
         return message
 
-    message = error("finetune", "--backbone", bert_preset, "--data", table, "--method", "adapters")
-    assert "--method adapters is not supported for keras-hub backbones yet" in message
-    assert "auto, full, probe, lora" in message
+    message = error("finetune", "--backbone", bert_preset, "--data", table, "--unlabeled", corpus)
+    assert "--unlabeled" in message and "not supported for keras-hub backbones" in message
     message = error(
         "pretrain", "text", "--data", corpus, "--backbone", gpt2_preset, "--objective", "masked"
     )
@@ -171,3 +172,38 @@ def test_bitfit_trains_biases_norms_and_head_only(hub_runs, capsys, bert_preset)
     ]
     assert moved, "no backbone variable trained"
     assert all(path.endswith(("bias", "gamma", "beta")) for path in moved), moved
+
+
+# What each method may move in the backbone's pretrained variables (keys without LoRA).
+MOVES = {
+    "probe": lambda moved, keys: not moved,
+    "bitfit": lambda moved, keys: (
+        moved and all(k.endswith(("bias", "gamma", "beta")) for k in moved)
+    ),
+    "adapters": lambda moved, keys: all(k.endswith(("gamma", "beta")) for k in moved),
+    "lora": lambda moved, keys: not moved,  # kernels frozen; A/B live beside them
+}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_finetunes_a_preset_and_evaluates(method, bert_preset, tmp_path, capsys):  # noqa: F811
+    train, _, _ = write_table(tmp_path / "train.tsv", 0, 32)
+    test, _, _ = write_table(tmp_path / "test.tsv", 32, 48)
+    run = tmp_path / method
+    status, out, err = ptft(
+        capsys, "finetune", "--backbone", bert_preset, "--data", train, "--method", method,
+        "--epochs", 1, "--batch-size", 16, "--out", run,
+    )  # fmt: skip
+    assert status == 0, (out, err)
+    assert json.loads((run / "config.json").read_text())["method"] == method
+    status, out, _ = ptft(capsys, "evaluate", run, "--data", test)
+    assert status == 0 and out.splitlines()[-1].startswith("accuracy ")
+    model = load_run(str(run))[1]
+    original = variable_map(keras_hub.models.Backbone.from_preset(bert_preset))
+    tuned = variable_map(model.backbone)
+    moved = [k for k, v in original.items() if np.abs(tuned[k].numpy() - v.numpy()).max() > 0]
+    check = MOVES.get(method, lambda moved, keys: len(moved) > len(keys) // 2)  # the rest: all
+    assert check(moved, list(original)), (method, moved)
+    if method in ("adapters", "lora"):  # reloaded with what trained beside the backbone
+        extra = "_adapter/" if method == "adapters" else "lora_kernel"
+        assert any(extra in k for k in tuned), method

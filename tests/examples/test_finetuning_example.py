@@ -5,7 +5,7 @@ import os
 import keras
 import pytest
 
-from ptft_keras.training.compare import METHODS
+from ptft_keras.training.methods import METHODS
 from tests.scripts import load_example
 
 
@@ -19,9 +19,9 @@ def _check(result, capsys, task):
     full = rows["full"]["trainable"]
     # Parameter-efficient methods train a small share; LoRA at most 5% of full FT.
     assert rows["lora"]["trainable"] <= 0.05 * full
-    for method in ("linear_probe", "bitfit", "lora"):
+    for method in ("probe", "bitfit", "lora"):
         assert rows[method]["trainable"] < rows["full"]["trainable"]
-    for method in ("lp_ft", "gradual_unfreezing", "llrd"):
+    for method in ("lp-ft", "gradual", "llrd"):
         assert rows[method]["trainable"] == full  # end with everything trainable
     for row in rows.values():
         assert row["seconds"] > 0
@@ -75,9 +75,9 @@ def test_mnist_smoke_under_a_mirrored_strategy(tmp_path, capsys, monkeypatch):
     in_scope, run_comparison = [], compare.run_comparison
 
     def recording_run_comparison(build_model, *args, **kwargs):
-        def build(adapter=False):
+        def build():
             in_scope.append(tf.distribute.has_strategy())
-            return build_model(adapter)
+            return build_model()
 
         return run_comparison(build, *args, **kwargs)
 

@@ -1,4 +1,5 @@
-"""Every fine-tuning method on keras-hub classifiers: what trains, what a step changes.
+"""Every fine-tuning method of the registry on keras-hub classifiers (their parts read by
+`ptft_keras.hub.parts`): what trains, what a step changes.
 
 Steps run eagerly (`run_eagerly=True`): tracing a keras-hub train function costs ~25 s on
 a loaded core, an eager step on these tiny models ~2 s.
@@ -12,9 +13,10 @@ import pytest
 keras = pytest.importorskip("keras")
 keras_hub = pytest.importorskip("keras_hub")
 
+from ptft_keras.hub import parts  # noqa: E402
 from ptft_keras.models import hub  # noqa: E402
 from ptft_keras.peft.lora import lora_layers  # noqa: E402
-from ptft_keras.training import hub_methods as hm  # noqa: E402
+from ptft_keras.training.methods import METHODS, prepare  # noqa: E402
 from ptft_keras.variables import set_trainable, snapshot, variable_map  # noqa: E402
 from tests.hub.conftest import SEQ  # noqa: E402
 
@@ -30,13 +32,13 @@ def _is_ln(key):
 # BERT: 5 embedding + 2 x 16 per layer + 2 pooled_dense + 2 logits = 41 variables;
 # GPT-2: 2 embedding + 16 + 2 final layer_norm + 2 logits = 22.
 EXPECTED = {
-    "linear_probe": ({}, lambda k: k.startswith("logits/"), 2, 2),
+    "probe": ({}, lambda k: k.startswith("logits/"), 2, 2),
     "full": ({}, lambda k: True, 41, 22),
     "llrd": ({}, lambda k: True, 41, 22),
     # 6 biases per layer (q, k, v, output, 2 dense) + 4 LN + embeddings LN + pooled bias
     "bitfit": ({}, lambda k: k.startswith("logits/") or k.endswith("/bias") or _is_ln(k), 25, 14),
     "bitfit_strict": (
-        {"layer_norm": False},
+        {"bitfit_layer_norm": False},
         lambda k: k.startswith("logits/") or k.endswith("/bias"),
         15,
         8,
@@ -49,7 +51,7 @@ EXPECTED = {
         16,
     ),
     "lora": (
-        {"rank": 2, "target_layer_names": ["query", "value"]},
+        {"lora_rank": 2},  # keras-hub's default targets: query, value
         lambda k: k.startswith("logits/") or "lora_kernel" in k,
         10,
         6,
@@ -74,7 +76,7 @@ def batch(sst2_texts):
 
 def _step(plan, batch):
     """One eager AdamW step; returns the keys whose values changed (bit-level)."""
-    clf = plan.classifier
+    clf = plan.model
     clf.compile(optimizer=plan.optimizer, run_eagerly=True)
     before = snapshot(clf)
     clf.train_on_batch(*batch)
@@ -85,8 +87,8 @@ def _step(plan, batch):
 @pytest.mark.parametrize(
     "family, methods",
     [
-        ("bert", ["linear_probe", "bitfit", "bitfit_strict", "full", "llrd", "adapters", "lora"]),
-        ("gpt2", ["linear_probe", "bitfit", "adapters", "lora"]),
+        ("bert", ["probe", "bitfit", "bitfit_strict", "full", "llrd", "adapters", "lora"]),
+        ("gpt2", ["probe", "bitfit", "adapters", "lora"]),
     ],
 )
 def test_each_method_trains_exactly_its_share_and_a_step_changes_only_that(
@@ -97,7 +99,8 @@ def test_each_method_trains_exactly_its_share_and_a_step_changes_only_that(
         options, should_train, n_bert, n_gpt2 = EXPECTED[name]
         method = "bitfit" if name == "bitfit_strict" else name
         clf = _classifier(presets[family]) if method in ("adapters", "lora") else shared
-        plan = hm.prepare_hub_method(clf, method, **options)
+        plan = prepare(clf, method, 1e-4, 1, **options)
+        assert plan.model is clf  # keras-hub models change in place (adapters too)
         keys = list(variable_map(clf))
         expected = sorted(k for k in keys if should_train(k))
         assert plan.trainable == expected, (name, set(plan.trainable) ^ set(expected))
@@ -123,12 +126,12 @@ def test_llrd_multipliers_decrease_with_depth(presets):
         ("gpt2", ["embeddings", "transformer_layer_0"]),
     ]:
         clf = _classifier(presets[family])
-        assert list(hm.hub_units(clf))[: len(units)] == units
-        plan = hm.prepare_hub_method(clf, "llrd", decay=0.5)
+        assert list(parts.hub_units(clf))[: len(units)] == units
+        plan = prepare(clf, "llrd", 1e-4, 1, llrd_decay=0.5)
         rates = plan.optimizer.lr_multipliers  # {variable.path: multiplier}
         paths = {k: v.path for k, v in variable_map(clf).items()}
         by_unit = []
-        for unit, patterns in hm.hub_units(clf).items():
+        for unit, patterns in parts.hub_units(clf).items():
             values = {
                 rates[paths[k]] for k in paths if any(fnmatch.fnmatchcase(k, p) for p in patterns)
             }
@@ -142,7 +145,7 @@ def test_llrd_multipliers_decrease_with_depth(presets):
 
 def test_gradual_unfreezing_unfreezes_top_first_and_lp_ft_trains(presets, batch):
     clf = _classifier(presets["bert"])
-    plan = hm.prepare_hub_method(clf, "gradual_unfreezing")
+    plan = prepare(clf, "gradual", 1e-4, 1)
     names = [s.name for s in plan.stages]
     assert names == ["head", "+pooled_dense", "+transformer_layer_1", "+transformer_layer_0", "all"]
     assert plan.trainable == ["logits/bias", "logits/kernel"]
@@ -164,12 +167,12 @@ def test_gradual_unfreezing_unfreezes_top_first_and_lp_ft_trains(presets, batch)
         previous = keys
     assert previous == set(variable_map(clf)) and plan.stages[0].learning_rate == 1e-3
 
-    gpt2 = hm.prepare_hub_method(_classifier(presets["gpt2"]), "gradual_unfreezing")
+    gpt2 = prepare(_classifier(presets["gpt2"]), "gradual", 1e-4, 1)
     assert [s.name for s in gpt2.stages] == ["head", "+layer_norm", "+transformer_layer_0", "all"]
 
     # LP-FT through the toolkit's fit_stages: the probe stage, then all. Token ids, not
     # strings: a string pipeline in `fit` costs ~15 s of tracing here.
-    lp = hm.prepare_hub_method(clf, "lp_ft", finetune_lr=1e-4)
+    lp = prepare(clf, "lp-ft", 1e-4, 2)  # probe at 10 x 1e-4, then everything at 1e-4
     x = {k: v.numpy() for k, v in clf.preprocessor(batch[0]).items()}
     clf.preprocessor = None
     before = snapshot(clf)
@@ -190,7 +193,7 @@ def test_adapters_round_trip_through_weights_and_refusals(presets, tmp_path):
     probe = ["a great film", "dull , dull ."]
     x = clf.preprocessor(probe)  # eager calls: no predict function to trace
     plain = clf(x, training=False).numpy()
-    paths = hm.add_hub_adapters(clf, 4, positions=("feedforward",))
+    paths = parts.add_hub_adapters(clf, 4, positions=("feedforward",))
     assert paths == ["transformer_layer_0/feedforward_adapter"]
     np.testing.assert_array_equal(clf(x, training=False).numpy(), plain)  # identity at first
     for key, v in variable_map(clf).items():
@@ -200,26 +203,28 @@ def test_adapters_round_trip_through_weights_and_refusals(presets, tmp_path):
     assert np.abs(adapted - plain).max() > 1e-4  # the adapter is on the forward path
     clf.save_weights(str(tmp_path / "a.weights.h5"))
     fresh = _classifier(presets["gpt2"])
-    hm.add_hub_adapters(fresh, 4, positions=("feedforward",))
+    parts.add_hub_adapters(fresh, 4, positions=("feedforward",))
     fresh.load_weights(str(tmp_path / "a.weights.h5"))
     np.testing.assert_allclose(fresh(x, training=False).numpy(), adapted, atol=1e-6)
 
     with pytest.raises(ValueError, match="already has a feedforward adapter"):
-        hm.add_hub_adapters(clf, 4, positions=("feedforward",))
+        parts.add_hub_adapters(clf, 4, positions=("feedforward",))
     with pytest.raises(ValueError, match=r"positions must be from \('attention', 'feedforward'\)"):
-        hm.add_hub_adapters(fresh, 4, positions=("mlp",))
+        parts.add_hub_adapters(fresh, 4, positions=("mlp",))
     with pytest.raises(ValueError, match="bottleneck_dim"):
-        hm.add_hub_adapters(_classifier(presets["gpt2"]), 0)
+        parts.add_hub_adapters(_classifier(presets["gpt2"]), 0)
     assert not lora_layers(clf.backbone)
 
 
 def test_unknown_methods_and_options_name_the_choices(presets):
     clf = _classifier(presets["gpt2"])
     with pytest.raises(ValueError) as error:
-        hm.prepare_hub_method(clf, "prefix_tuning")
+        prepare(clf, "prefix_tuning", 1e-4, 1)
     assert "'prefix_tuning'" in str(error.value)
-    assert all(repr(m) in str(error.value) for m in hm.HUB_METHODS)
-    with pytest.raises(ValueError, match=r"Unknown option\(s\) \['rank'\] for 'bitfit'.*"):
-        hm.prepare_hub_method(clf, "bitfit", rank=4)
+    assert all(repr(m) in str(error.value) for m in METHODS)
+    with pytest.raises(ValueError, match=r"Unknown option\(s\) \['lora_rank'\] for 'bitfit'"):
+        prepare(clf, "bitfit", 1e-4, 1, lora_rank=4)
     with pytest.raises(ValueError, match="decay"):
-        hm.prepare_hub_method(clf, "llrd", decay=1.5)
+        prepare(clf, "llrd", 1e-4, 1, llrd_decay=1.5)
+    with pytest.raises(ValueError, match="keras-hub's enable_lora fixes alpha = rank"):
+        prepare(clf, "lora", 1e-4, 1, lora_alpha=16)
