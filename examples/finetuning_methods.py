@@ -154,6 +154,8 @@ def sst2_task(args):
         ),
         epochs=args.sst2_epochs,
         learning_rate=3e-4,
+        # 8 for the default hidden 128 (the registry's default), 1 for the smoke model
+        options={"lora_rank": max(1, lm.backbone.hidden_dim // 16)},
     )
     return build, spec, dev_inputs, dev_y, "dev"
 

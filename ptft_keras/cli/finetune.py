@@ -243,11 +243,13 @@ def _finetune_text(args, out, config, pretrained, semi, strategy):
 
 
 def _fit_method(model, args, fit_kwargs, epochs, learning_rate, out, strategy):
-    """`--method M` other than auto: the registry's method (`training.methods`)."""
+    """`--method M` other than auto: the registry's method (`training.methods`); with
+    `steps_per_epoch` in `fit_kwargs` (text), warmup + cosine decay, as the text recipe."""
+    steps = fit_kwargs.get("steps_per_epoch")
     print(f"fine-tuning with --method {args.method} for {epochs} epochs", flush=True)
     with strategy.scope():
         try:
-            plan = methods.prepare(model, args.method, learning_rate, epochs)
+            plan = methods.prepare(model, args.method, learning_rate, epochs, steps)
         except ValueError as error:  # e.g. LoRA on an encoder without Dense layers
             raise CliError(f"--method {args.method}: {error}") from None
         plan.fit(callbacks=phase_callbacks(out, "finetune"), **fit_kwargs)

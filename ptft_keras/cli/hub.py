@@ -225,7 +225,8 @@ def finetune_hub(args, sample):
             sequence_length=length,
         )  # fmt: skip
         try:
-            plan = methods.prepare(model, method, recipe.lr, epochs)
+            steps = -(-len(y) // recipe.batch_size)
+            plan = methods.prepare(model, method, recipe.lr, epochs, steps_per_epoch=steps)
         except ValueError as error:  # e.g. adapters on a block class that was not checked
             raise CliError(f"--method {args.method}: {error}") from None
         print(

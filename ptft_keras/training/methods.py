@@ -34,6 +34,7 @@ import keras
 from ptft_keras.peft import methods as peft_methods
 from ptft_keras.training.layerwise_lr import LayerwiseAdamW, layerwise_lr_multipliers
 from ptft_keras.training.parts import parts_of
+from ptft_keras.training.schedules import warmup_then_decay
 from ptft_keras.transfer.unfreezing import Stage, fit_stages, lp_ft_stages
 from ptft_keras.variables import set_trainable, trainable_keys
 
@@ -106,7 +107,7 @@ class Plan:
         return self.model.fit(epochs=self.epochs, **fit_kwargs)
 
 
-def prepare(model, method, learning_rate, epochs, **options):
+def prepare(model, method, learning_rate, epochs, steps_per_epoch=None, **options):
     """Set `model` up for `method` (one of `METHODS`); see the module table.
 
     Args:
@@ -116,6 +117,9 @@ def prepare(model, method, learning_rate, epochs, **options):
         learning_rate: the rate when the backbone trains; head-only phases use
             `head_lr_factor` times it.
         epochs: epochs in all; staged methods split them over their stages.
+        steps_per_epoch: given, one-fit methods warm up over the first 10% of the steps,
+            then decay (cosine) to 0 (`warmup_then_decay`); staged methods keep each
+            stage's constant rate (`fit_stages` sets it). `None`: constant rates.
         **options: overrides of `DEFAULTS` that `method` reads (`OPTIONS[method]`).
 
     Returns a `Plan`.
@@ -151,6 +155,8 @@ def prepare(model, method, learning_rate, epochs, **options):
         peft_methods.adapter_tuning(model, parts.head)
     else:  # lora
         parts.enable_lora(model, o["lora_rank"], o["lora_alpha"])
+    if steps_per_epoch and steps_per_epoch * epochs >= 2:
+        rate = warmup_then_decay(rate, steps_per_epoch * epochs)
     if method == "llrd":
         multipliers = layerwise_lr_multipliers(model, llrd_groups(parts), o["llrd_decay"])
         optimizer = LayerwiseAdamW(multipliers, learning_rate=rate)
