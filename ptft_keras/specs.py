@@ -113,6 +113,14 @@ class LabelMap:
         self._ids = {name: i for i, name in enumerate(names)}
 
     @classmethod
+    def for_classes(cls, names, num_classes):
+        """The names of a `num_classes`-way head: `names`, or "0", "1", ... when None."""
+        names = [str(i) for i in range(num_classes)] if names is None else list(names)
+        if len(names) != num_classes:
+            raise ValueError(f"{len(names)} label_names for num_classes={num_classes}: {names}.")
+        return cls(names)
+
+    @classmethod
     def from_labels(cls, labels):
         distinct = {str(label).strip() for label in labels}
         if all(_is_int(n) for n in distinct):

@@ -39,8 +39,38 @@ def _check_rate(name, value):
         raise ValueError(f"`{name}` must be a float in [0, 1), received {value!r}.")
 
 
+class _ProjectionPair(keras.layers.Layer):
+    """What attention and the MLP share: an input and an output projection with their own
+    initializers (GPT-2 scales the output one down with depth), shape-preserving."""
+
+    def __init__(
+        self,
+        kernel_initializer="glorot_uniform",
+        output_kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.output_kernel_initializer = keras.initializers.get(output_kernel_initializer)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "output_kernel_initializer": keras.initializers.serialize(
+                    self.output_kernel_initializer
+                ),
+            }
+        )
+        return config
+
+
 @keras.saving.register_keras_serializable(package="ptft_keras")
-class FusedSelfAttention(keras.layers.Layer):
+class FusedSelfAttention(_ProjectionPair):
     """Multi-head self-attention with one fused QKV projection.
 
     Args:
@@ -56,20 +86,11 @@ class FusedSelfAttention(keras.layers.Layer):
             padded positions receive no attention.
     """
 
-    def __init__(
-        self,
-        num_heads,
-        causal=True,
-        kernel_initializer="glorot_uniform",
-        output_kernel_initializer="glorot_uniform",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
+    def __init__(self, num_heads, causal=True, **kwargs):
+        super().__init__(**kwargs)  # kernel_initializer, output_kernel_initializer, ...
         _check_positive_int("num_heads", num_heads)
         self.num_heads = num_heads
         self.causal = bool(causal)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.output_kernel_initializer = keras.initializers.get(output_kernel_initializer)
 
     def build(self, input_shape):
         hidden_dim = input_shape[-1]
@@ -116,40 +137,18 @@ class FusedSelfAttention(keras.layers.Layer):
         attended = ops.reshape(attended, (batch, seq, self.hidden_dim))
         return self.attention_output(attended)  # (batch, seq, hidden)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "causal": self.causal,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "output_kernel_initializer": keras.initializers.serialize(
-                    self.output_kernel_initializer
-                ),
-            }
-        )
-        return config
+        return {**super().get_config(), "num_heads": self.num_heads, "causal": self.causal}
 
 
 @keras.saving.register_keras_serializable(package="ptft_keras")
-class FeedForward(keras.layers.Layer):
+class FeedForward(_ProjectionPair):
     """Position-wise MLP: `output(gelu(intermediate(x)))` with tanh-approximate gelu."""
 
-    def __init__(
-        self,
-        intermediate_dim,
-        kernel_initializer="glorot_uniform",
-        output_kernel_initializer="glorot_uniform",
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
+    def __init__(self, intermediate_dim, **kwargs):
+        super().__init__(**kwargs)  # kernel_initializer, output_kernel_initializer, ...
         _check_positive_int("intermediate_dim", intermediate_dim)
         self.intermediate_dim = intermediate_dim
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.output_kernel_initializer = keras.initializers.get(output_kernel_initializer)
 
     def build(self, input_shape):
         self.intermediate = keras.layers.Dense(
@@ -173,21 +172,8 @@ class FeedForward(keras.layers.Layer):
         x = ops.gelu(x, approximate=True)  # GPT-2's gelu; cheaper than the erf form
         return self.dense_output(x)  # (batch, seq, hidden)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "intermediate_dim": self.intermediate_dim,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "output_kernel_initializer": keras.initializers.serialize(
-                    self.output_kernel_initializer
-                ),
-            }
-        )
-        return config
+        return {**super().get_config(), "intermediate_dim": self.intermediate_dim}
 
 
 @keras.saving.register_keras_serializable(package="ptft_keras")

@@ -17,14 +17,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from ptft_keras.models.task import lm_compile_defaults, restore_compile
+from ptft_keras.models.task import BackboneTask, lm_compile_defaults
 from ptft_keras.models.transformer import TransformerBackbone
 
 SAMPLERS = ("greedy", "top_k", "top_p")
 
 
 @keras.saving.register_keras_serializable(package="ptft_keras")
-class CausalLM(keras.Model):
+class CausalLM(BackboneTask, keras.Model):
     """Causal language model over a causal `TransformerBackbone`, tied embeddings.
 
     Args:
@@ -60,21 +60,8 @@ class CausalLM(keras.Model):
         weighted by the padding sample weights."""
         super().compile(**lm_compile_defaults(optimizer, loss, weighted_metrics), **kwargs)
 
-    def compile_from_config(self, config):
-        restore_compile(self, config)  # `compile` above only adds defaults
-
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return self.task_config()
 
     # --- evaluation ------------------------------------------------------------------
 

@@ -90,10 +90,7 @@ class Classifier(keras.Model):
                 f"image_spec {self.image_spec.describe()} does not match the encoder's input "
                 f"shape {self.image_shape}."
             )
-        names = label_names if label_names is not None else [str(i) for i in range(num_classes)]
-        if len(names) != num_classes:
-            raise ValueError(f"{len(names)} label_names for num_classes={num_classes}: {names}.")
-        self.label_names = LabelMap(names).names
+        self.label_names = LabelMap.for_classes(label_names, num_classes).names
         self.built = True  # encoder and head/decoder are built functional models
         self.transfer_report = None
 

@@ -16,12 +16,12 @@ import keras
 from keras import ops
 
 from ptft_keras.layers.mlm_head import GatherPositions, VocabularyBias
-from ptft_keras.models.task import lm_compile_defaults, restore_compile
+from ptft_keras.models.task import BackboneTask, lm_compile_defaults
 from ptft_keras.models.transformer import TransformerBackbone
 
 
 @keras.saving.register_keras_serializable(package="ptft_keras")
-class MaskedLM(keras.Model):
+class MaskedLM(BackboneTask, keras.Model):
     """Masked language model over a bidirectional `TransformerBackbone`, tied embeddings.
 
     Args:
@@ -78,19 +78,5 @@ class MaskedLM(keras.Model):
         by the selection weights (so padding of the selection list never counts)."""
         super().compile(**lm_compile_defaults(optimizer, loss, weighted_metrics), **kwargs)
 
-    def compile_from_config(self, config):
-        restore_compile(self, config)  # `compile` above only adds defaults
-
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "head_activation": self.head_activation,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return self.task_config(head_activation=self.head_activation)

@@ -5,6 +5,8 @@
   that overrides `compile` only to fill in defaults delegates to it. The optimizer is
   built at once so that its saved variables load.
 - `lm_compile_defaults`: the compile arguments shared by `CausalLM` and `MaskedLM`.
+- `BackboneTask`: what the Transformer tasks (`CausalLM`, `MaskedLM`, `TextClassifier`)
+  share: a `backbone` serialised in their config, and `restore_compile`.
 """
 
 import keras
@@ -29,3 +31,24 @@ def lm_compile_defaults(optimizer="auto", loss="auto", weighted_metrics="auto"):
     if weighted_metrics == "auto":
         weighted_metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     return {"optimizer": optimizer, "loss": loss, "weighted_metrics": weighted_metrics}
+
+
+class BackboneTask:
+    """Mixin (before `keras.Model`) for a functional task on a `TransformerBackbone`.
+
+    `get_config` returns `self.task_config(**its own fields)`; `from_config` rebuilds the
+    backbone, then calls the constructor with the rest.
+    """
+
+    def compile_from_config(self, config):
+        restore_compile(self, config)  # the task's `compile` only adds defaults
+
+    def task_config(self, **fields):
+        backbone = keras.saving.serialize_keras_object(self.backbone)
+        return {"name": self.name, "trainable": self.trainable, "backbone": backbone, **fields}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)

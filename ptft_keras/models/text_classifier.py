@@ -22,7 +22,7 @@ from keras import ops
 from ptft_keras.layers.pooling import SequencePooling
 from ptft_keras.layers.reverse_tokens import ReverseTokens
 from ptft_keras.models.heads import LOSSES, build_classification_head, classification_loss
-from ptft_keras.models.task import restore_compile
+from ptft_keras.models.task import BackboneTask
 from ptft_keras.models.transformer import TransformerBackbone
 from ptft_keras.specs import LabelMap
 
@@ -30,7 +30,7 @@ POOLINGS = ("auto", "first", "mean", "last")
 
 
 @keras.saving.register_keras_serializable(package="ptft_keras")
-class TextClassifier(keras.Model):
+class TextClassifier(BackboneTask, keras.Model):
     """Sequence classifier over a `TransformerBackbone`.
 
     Args:
@@ -86,9 +86,7 @@ class TextClassifier(keras.Model):
                 f"`sequence_length` must be an int in [2, {max_length}] (the backbone's "
                 f"max_sequence_length), received {sequence_length!r}."
             )
-        names = label_names if label_names is not None else [str(i) for i in range(num_classes)]
-        if len(names) != num_classes:
-            raise ValueError(f"{len(names)} label_names for num_classes={num_classes}: {names}.")
+        names = LabelMap.for_classes(label_names, num_classes).names
 
         # === Layers ===
         self.backbone = backbone
@@ -114,7 +112,7 @@ class TextClassifier(keras.Model):
         self.head_kind = head
         self.head_dropout = head_dropout
         self.loss_name = loss
-        self.label_names = LabelMap(names).names
+        self.label_names = names
         self.sequence_length = sequence_length
         self.reverse_tokens = bool(reverse_tokens)
         self.transfer_report = None
@@ -124,29 +122,17 @@ class TextClassifier(keras.Model):
         loss = loss or classification_loss(self.loss_name)
         super().compile(optimizer=optimizer, loss=loss, metrics=list(metrics or []), **kwargs)
 
-    def compile_from_config(self, config):
-        restore_compile(self, config)  # `compile` above only adds defaults
-
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "num_classes": self.num_classes,
-            "pooling": self.pooling,
-            "head": self.head_kind,
-            "head_dropout": self.head_dropout,
-            "loss": self.loss_name,
-            "label_names": list(self.label_names),
-            "sequence_length": self.sequence_length,
-            "reverse_tokens": self.reverse_tokens,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return self.task_config(
+            num_classes=self.num_classes,
+            pooling=self.pooling,
+            head=self.head_kind,
+            head_dropout=self.head_dropout,
+            loss=self.loss_name,
+            label_names=list(self.label_names),
+            sequence_length=self.sequence_length,
+            reverse_tokens=self.reverse_tokens,
+        )
 
     @classmethod
     def from_pretrained(

@@ -137,3 +137,10 @@ def test_make_text_dataset_buckets_and_keeps_pairs():
     assert sorted(seen) == list(range(200))
     with pytest.raises(ValueError, match="labels"):
         make_text_dataset(ids, labels[:5])
+
+
+def test_label_map_for_a_head_defaults_to_ids_and_checks_the_count():
+    assert LabelMap.for_classes(None, 3).names == ["0", "1", "2"]
+    assert LabelMap.for_classes(("neg", "pos"), 2).names == ["neg", "pos"]
+    with pytest.raises(ValueError, match="3 label_names for num_classes=2"):
+        LabelMap.for_classes(["a", "b", "c"], 2)
