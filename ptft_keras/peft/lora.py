@@ -137,10 +137,8 @@ def load_lora_weights(model, filepath, strict=True):
         arrays = {k: data[k] for k in data.files if k != "__lora_config__"}
     layers = dict(iter_layers(model))
     for path, spec in header.items():
-        layer = layers.get(path)
+        layer = _present(layers.get(path), f"layer '{path}'", model, strict)
         if layer is None:
-            if strict:
-                raise ValueError(f"LoRA file has layer '{path}', which '{model.name}' lacks.")
             continue
         if not layer.lora_enabled:
             layer.enable_lora(spec["rank"], lora_alpha=spec["alpha"])
@@ -156,10 +154,8 @@ def load_lora_weights(model, filepath, strict=True):
     items = variable_map(model)
     loaded = []
     for key, value in arrays.items():
-        variable = items.get(key)
+        variable = _present(items.get(key), f"variable '{key}'", model, strict)
         if variable is None:
-            if strict:
-                raise ValueError(f"LoRA file has variable '{key}', which '{model.name}' lacks.")
             continue
         if tuple(variable.shape) != tuple(value.shape):
             raise ValueError(
@@ -169,6 +165,13 @@ def load_lora_weights(model, filepath, strict=True):
         variable.assign(value)
         loaded.append(key)
     return sorted(loaded)
+
+
+def _present(found, what, model, strict):
+    """`found` (a layer or variable named in the file), or `None`; strict: a miss raises."""
+    if found is None and strict:
+        raise ValueError(f"LoRA file has {what}, which '{model.name}' lacks.")
+    return found
 
 
 def _strip_lora(config):
