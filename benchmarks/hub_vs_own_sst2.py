@@ -15,7 +15,7 @@ loop that counts the non-padding tokens of every batch fed (`padding_mask` sums,
 pretrained preset (keras-hub's `BertTextClassifier`: [CLS] pooler, dropout, logits).
 `own`: the default `TextRecipe` (causal `TransformerBackbone`) pretrained by
 `pretrain_on_corpus` on packed rows (tokens = steps x batch x 128, no padding), or loaded
-with `--own-lm DIR` (a `--save-lm` directory of examples/text_sentiment.py).
+with `--own-lm RUN` (a `ptft pretrain text` run, or the text example's `--save-lm`).
 
 Same for both: corpus (500 documents held out), batch 64 x 128, AdamW (peak
 `pretrain_lr`, weight decay 0.01, clipnorm 1) with the recipe's own schedule for the budget
@@ -23,7 +23,7 @@ Same for both: corpus (500 documents held out), batch 64 x 128, AdamW (peak
 tokens seen for BERT), XLA as the recipe sets it; one class-balanced draw of `--labels` per
 seed (`sample_few_labels` on indices, so the same sentences for every arm and TF-IDF);
 fine-tuning `few_epochs` epochs of `len // 32` steps at batch 32, AdamW warmup + cosine
-(`recipe_lib.adamw`, peak `--lr`), classifier seed `seed + 1`; accuracy on dev.tsv (or the
+(`optimizers.adamw`, peak `--lr`), classifier seed `seed + 1`; accuracy on dev.tsv (or the
 872 of `--validation`). Held-out losses are per predicted token (masked tokens for BERT,
 every next token for own): different tasks, not comparable with each other.
 """
@@ -42,13 +42,18 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from ptft_keras.cli.runs import load_text_lm  # noqa: E402
 from ptft_keras.data.datasets import imdb, sst2  # noqa: E402
 from ptft_keras.data.language_modeling import packed_lm_dataset, packed_token_rows  # noqa: E402
 from ptft_keras.data.splits import sample_few_labels  # noqa: E402
-from ptft_keras.data.tokenizer import load_tokenizer  # noqa: E402
 from ptft_keras.models import hub  # noqa: E402
 from ptft_keras.models.hub_presets import random_bert_preset  # noqa: E402
 from ptft_keras.training.baselines import tfidf_logistic_regression  # noqa: E402
+from ptft_keras.training.batches import fit_repeated  # noqa: E402
+from ptft_keras.training.callbacks import TimeBudgetSchedule  # noqa: E402
+from ptft_keras.training.metrics import accuracy  # noqa: E402
+from ptft_keras.training.optimizers import adamw  # noqa: E402
+from ptft_keras.training.pretraining import held_out_loss  # noqa: E402
 from ptft_keras.training.recipes import text as recipe_lib  # noqa: E402
 from ptft_keras.training.schedules import warmup_then_decay  # noqa: E402
 from ptft_keras.training.strategies import xla_option  # noqa: E402
@@ -87,7 +92,7 @@ def parse_args(argv=None):
     )
     p.add_argument("--vocab-size", type=int, default=recipe.vocab_size, help="both arms")
     p.add_argument("--validation", action="store_true", help="score on 872 held out of train")
-    p.add_argument("--own-lm", default=None, help="a --save-lm dir: skip own pretraining")
+    p.add_argument("--own-lm", default=None, help="a pretrain run dir: skip own pretraining")
     p.add_argument("--preset-dir", default=None, help="where the BERT presets go (default tmp)")
     p.add_argument("--json", default=None, help="write the numbers here")
     p.add_argument("--smoke", action="store_true", help="tiny sizes: about a minute")
@@ -120,23 +125,11 @@ def log(message):
     print(f"[{time.perf_counter() - START:7.1f}s] {message}", flush=True)
 
 
-def held_out_loss(model, batches):
-    """Mean cross-entropy per predicted token over `(x, y, sample_weight)` batches."""
-    total = weight = 0.0
-    for x, y, sample_weight in batches:
-        logits = model(x, training=False)  # (batch, targets, vocab)
-        loss = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-        total += float(np.sum(np.asarray(loss) * np.asarray(sample_weight)))
-        weight += float(np.sum(sample_weight))
-    return total / weight
-
-
 def pretrain_own(args, documents, held_out, sample):
     recipe, seed = args.recipe, args.seeds[0]
     info = {"arm": "own", "tokens": None, "seconds": None}
     if args.own_lm:
-        tokenizer = load_tokenizer(args.own_lm)
-        lm = keras.saving.load_model(os.path.join(args.own_lm, "lm.keras"), compile=False)
+        tokenizer, lm, _ = load_text_lm(args.own_lm)
         if not lm.backbone.causal:
             raise ValueError(f"--own-lm {args.own_lm!r} holds a masked LM; expected causal.")
         info["note"] = f"loaded from {args.own_lm}"
@@ -196,7 +189,7 @@ def masked_lm_loop(mlm, documents, recipe, tokens, seconds, seed):
     )
     total_steps = max(2, tokens // (batch * recipe.pretrain_seq_len)) if tokens else None
     if seconds:  # the recipe's own time-driven warmup + cosine, driven by hand
-        schedule = recipe_lib.TimeBudgetSchedule(recipe.pretrain_lr, seconds)
+        schedule = TimeBudgetSchedule(recipe.pretrain_lr, seconds)
         schedule.set_model(mlm)
     else:  # the recipe's step schedule over the steps the budget buys at full rows
         schedule = warmup_then_decay(recipe.pretrain_lr, total_steps)
@@ -235,10 +228,10 @@ def finetune_hub(preset, texts, labels, eval_x, eval_y, recipe, seed):
         preset, 2, label_names=LABEL_NAMES, sequence_length=recipe.seq_len
     )
     steps, epochs = max(1, len(texts) // recipe.batch_size), recipe.few_epochs
-    clf.compile(optimizer=recipe_lib.adamw(recipe.lr, steps * epochs))
+    clf.compile(optimizer=adamw(recipe.lr, steps * epochs))
     data = tf.data.Dataset.from_tensor_slices((list(texts), np.asarray(labels, "int32")))
     data = data.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
-    recipe_lib.fit_repeated(clf, data.batch(recipe.batch_size), epochs, steps)
+    fit_repeated(clf, data.batch(recipe.batch_size), epochs, steps)
     predicted = clf.predict(list(eval_x), batch_size=256, verbose=0).argmax(-1)
     return float(np.mean(predicted == np.asarray(eval_y)))
 
@@ -246,7 +239,7 @@ def finetune_hub(preset, texts, labels, eval_x, eval_y, recipe, seed):
 def finetune_own(lm, ids, labels, eval_ids, eval_y, recipe, seed):
     model = recipe_lib.make_text_classifier(lm, LABEL_NAMES, recipe, True, seed + 1)
     recipe_lib.finetune_text_classifier(model, ids, labels, recipe, recipe.few_epochs, True, seed)
-    return recipe_lib.text_accuracy(model, eval_ids, eval_y)
+    return accuracy(model, recipe_lib.model_inputs(eval_ids), eval_y)
 
 
 def main(argv=None):

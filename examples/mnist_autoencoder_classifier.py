@@ -24,7 +24,7 @@ from ptft_keras.data.images import images_from_arrays
 from ptft_keras.data.splits import sample_few_labels, split_dataset
 from ptft_keras.export.image import export_image_classifier
 from ptft_keras.specs import ImageSpec
-from ptft_keras.training import plots
+from ptft_keras.training import metrics, plots
 from ptft_keras.training.callbacks import training_callbacks
 from ptft_keras.training.recipes import image as recipe_lib
 from ptft_keras.training.recipes.arguments import add_recipe_arguments, recipe_from_args
@@ -108,7 +108,7 @@ def main(argv=None):
             )
 
             def record(method, model, budget=budget, init=init):
-                acc = recipe_lib.accuracy(model, test_x, split.test_y)
+                acc = metrics.accuracy(model, test_x, split.test_y)
                 rows.append((budget, init, method, acc))
                 final[(budget, init)] = (rows[-1], model)
                 log(f"budget {budget}: {init:10s} {method:<16s} test accuracy {acc:.4f}")

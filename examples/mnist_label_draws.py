@@ -25,6 +25,8 @@ from ptft_keras.data.datasets.mnist import load_mnist
 from ptft_keras.data.splits import sample_few_labels, split_dataset
 from ptft_keras.models.autoencoder import build_conv_autoencoder
 from ptft_keras.models.classifier import Classifier
+from ptft_keras.training import semi_supervised
+from ptft_keras.training.metrics import accuracy
 from ptft_keras.training.recipes import image as recipes
 
 
@@ -52,10 +54,6 @@ def parse_args(argv):
         args.steps = dict(probe_steps=3, finetune_steps=3)
         args.recipe = args.recipe.smoke()
     return args
-
-
-def accuracy(classifier, x, y):
-    return float((np.argmax(classifier.predict(x, batch_size=500, verbose=0), 1) == y).mean())
 
 
 def main(argv=None):
@@ -92,7 +90,7 @@ def main(argv=None):
                 results.setdefault((budget, shift, init), []).append(acc)
                 line = f"{budget} labels, draw {draw}, shift {shift}px, {init}: {acc:.4f}"
                 if args.fixmatch:
-                    recipes.fixmatch(clf, few_x, few_y, pool, args.recipe, seed=draw)
+                    semi_supervised.fixmatch(clf, few_x, few_y, pool, args.recipe, seed=draw)
                     fixmatch = accuracy(clf, test_x, split.test_y)
                     results.setdefault((budget, f"{shift}+FM", init), []).append(fixmatch)
                     line += f", + FixMatch {fixmatch:.4f}"

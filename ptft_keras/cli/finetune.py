@@ -10,6 +10,7 @@ from ptft_keras.cli.runs import (
     CliError,
     fingerprint,
     finish,
+    load_text_lm,
     phase_callbacks,
     prepare_run,
     read_config,
@@ -17,12 +18,13 @@ from ptft_keras.cli.runs import (
 from ptft_keras.data import images as image_data
 from ptft_keras.data.splits import sample_few_labels
 from ptft_keras.data.text import make_text_dataset
-from ptft_keras.data.tokenizer import load_tokenizer, save_tokenizer
+from ptft_keras.data.tokenizer import save_tokenizer
 from ptft_keras.peft import lora
 from ptft_keras.training import methods
 from ptft_keras.training.recipes import image as image_recipe
 from ptft_keras.training.recipes import text as text_recipe
 from ptft_keras.training.recipes.arguments import add_recipe_arguments, recipe_from_args
+from ptft_keras.training.semi_supervised import uda
 from ptft_keras.training.strategies import get_strategy
 
 SEMI_SUPERVISED = ("auto", "none", "fixmatch", "self-training", "uda")
@@ -202,8 +204,7 @@ def _finetune_text(args, out, config, pretrained, semi, strategy):
         text_recipe.TextRecipe, args, batch_size=args.batch_size, semi_supervised=semi
     )
     if pretrained is not None:
-        tokenizer = load_tokenizer(os.path.join(args.pretrained_run, "tokenizer"))
-        lm = keras.saving.load_model(os.path.join(args.pretrained_run, "lm.keras"), compile=False)
+        tokenizer, lm, _ = load_text_lm(args.pretrained_run)
         recipe = dataclasses.replace(recipe, seq_len=lm.backbone.max_sequence_length)
     texts, y, label_map, table = cli_data.labeled_texts(
         args.data, args.text_column, args.label_column
@@ -238,7 +239,7 @@ def _finetune_text(args, out, config, pretrained, semi, strategy):
         print(f"UDA consistency training on {len(texts)} unlabeled texts", flush=True)
         unlabeled = text_recipe.encode_texts(tokenizer, texts, recipe.seq_len)
         callbacks = phase_callbacks(out, "uda")
-        text_recipe.uda(model, ids, y, unlabeled, recipe, args.seed, strategy, callbacks)
+        uda(model, ids, y, unlabeled, recipe, args.seed, strategy, callbacks)
     return model
 
 

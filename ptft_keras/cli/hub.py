@@ -29,13 +29,11 @@ import tensorflow as tf
 from keras_hub.src.utils.preset_utils import check_config_class, list_subclasses, load_json
 
 from ptft_keras.cli import data as cli_data
-from ptft_keras.cli.pretrain import start_text_run
 from ptft_keras.cli.runs import CliError, fingerprint, finish, phase_callbacks, prepare_run
 from ptft_keras.hub.parts import add_hub_adapters
 from ptft_keras.models.hub import hub_backbone, hub_causal_lm, hub_masked_lm, hub_text_classifier
 from ptft_keras.peft.hub import load_hub_lora, merge_hub_lora, save_hub_lora
 from ptft_keras.training import methods
-from ptft_keras.training.callbacks import UNTIL_STOPPED, Budget
 from ptft_keras.training.recipes import text as text_recipe
 from ptft_keras.training.recipes.arguments import recipe_from_args
 from ptft_keras.training.strategies import get_strategy
@@ -81,9 +79,10 @@ def supported_objectives(cls):
     ]
 
 
-def pretrain_hub_text(args):
-    """`ptft pretrain text --backbone`: keras-hub's MaskedLM / CausalLM on the corpus."""
-    cli_data.check_modality(args.data, "text")
+def pretraining_preset(args):
+    """`pretrain text --backbone`: the preset and its Backbone class, checked before the
+    run starts; sets `args.objective` (what keras-hub has a task for) and the gentler
+    keras-hub learning rate when not given."""
     preset = resolve_preset(args.backbone)
     cls = backbone_class(preset)
     objectives = supported_objectives(cls)
@@ -95,97 +94,18 @@ def pretrain_hub_text(args):
             f"backbone can do: {', '.join(objectives) or 'neither'}."
         )
     args.pretrain_lr = args.pretrain_lr or HUB_PRETRAIN_LR
-    out, config, strategy, recipe, documents, count, held = start_text_run(args)
+    return preset, cls
+
+
+def pretraining_lm(preset, objective, recipe, strategy):
+    """keras-hub's MaskedLM / CausalLM task on the preset, built in the strategy's scope,
+    with rows of `recipe.pretrain_seq_len` tokens (at most the backbone's limit)."""
     limit = load_json(preset)["config"].get("max_sequence_length") or recipe.pretrain_seq_len
     length = min(recipe.pretrain_seq_len, limit)  # keras-hub would pack to 512
     with strategy.scope():
-        if args.objective == "masked":
-            lm = hub_masked_lm(preset, length, mask_selection_rate=recipe.mask_rate)
-        else:
-            lm = hub_causal_lm(preset, length)
-    fixed = [lm.preprocessor(batch) for batch in documents.take(held).batch(recipe.pretrain_batch)]
-    before = held_out_loss(lm, fixed)
-    batch, tokens_per_step = recipe.pretrain_batch, recipe.pretrain_batch * length
-    tokens = args.steps * tokens_per_step if args.steps else (args.tokens or recipe.pretrain_tokens)
-    seconds = args.minutes * 60 if args.minutes else None
-    print(
-        f"continued pretraining of {cls.__name__} ({lm.backbone.count_params():,} params) with "
-        f"keras-hub's {type(lm).__name__} ({args.objective}), rows of {length} tokens (one "
-        f"document each, padded), lr {args.pretrain_lr}; held-out loss before: {before:.4f}; "
-        "budget: " + (f"{args.minutes} minutes" if seconds else f"{tokens:,} tokens"),
-        flush=True,
-    )
-    if seconds is None:
-        steps = max(1, tokens // tokens_per_step)
-        epochs = -(-steps // recipe.steps_per_epoch)
-        optimizer = lambda: text_recipe.adamw(args.pretrain_lr, steps)  # noqa: E731
-        extra = [Budget(max_steps=steps, tokens_per_step=tokens_per_step)]
-    else:
-        epochs = UNTIL_STOPPED  # the time budget stops it
-        optimizer = lambda: keras.optimizers.AdamW(  # noqa: E731
-            args.pretrain_lr, weight_decay=0.01, clipnorm=1.0
-        )
-        extra = [
-            text_recipe.TimeBudgetSchedule(args.pretrain_lr, seconds),
-            Budget(max_seconds=seconds, tokens_per_step=tokens_per_step),
-        ]
-    train = documents.skip(held).shuffle(10_000, seed=args.seed).batch(batch).repeat()
-    with strategy.scope():  # the optimizer's variables belong to the strategy too
-        lm.compile(optimizer=optimizer())
-        history = lm.fit(
-            train,  # raw strings: keras-hub's preprocessor masks / shifts them in tf.data
-            epochs=epochs,
-            steps_per_epoch=recipe.steps_per_epoch,
-            callbacks=[*extra, HeldOutLoss(fixed), *phase_callbacks(out, "pretrain")],
-            verbose=0,
-            shuffle=False,  # the pipeline shuffles
-        )
-    lm.backbone.save_to_preset(os.path.join(out, PRESET))
-    lm.preprocessor.tokenizer.save_to_preset(os.path.join(out, PRESET))
-    last = {k: v[-1] for k, v in history.history.items() if v}
-    config.update(
-        data=fingerprint(args.data), documents=count, backbone=preset, sequence_length=length
-    )
-    finish(
-        out,
-        config,
-        final_loss=last.get("loss"),
-        held_out_loss_before=before,
-        held_out_loss=last.get("val_loss"),
-        tokens=last.get("tokens"),
-        objective=args.objective,
-    )
-    print(
-        f"wrote {out}/{PRESET} (a keras-hub preset); final loss {last.get('loss')}, "
-        f"held-out loss {before:.4f} -> {last.get('val_loss')}",
-        flush=True,
-    )
-    return 0
-
-
-def held_out_loss(task, batches):
-    """Mean cross-entropy per target token (masked tokens, or next tokens) over fixed,
-    already preprocessed `(x, y, sample_weight)` batches: the same masks every time."""
-    total = weight = 0.0
-    for x, y, sample_weight in batches:
-        logits = task(x, training=False)  # (batch, targets, vocab)
-        losses = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-        mask = keras.ops.cast(sample_weight, losses.dtype)  # (batch, targets)
-        total += float(keras.ops.sum(losses * mask))
-        weight += float(keras.ops.sum(mask))
-    return total / weight if weight else float("nan")
-
-
-class HeldOutLoss(keras.callbacks.Callback):
-    """`val_loss` (held_out_loss) in every epoch's logs, for the loggers after it."""
-
-    def __init__(self, batches):
-        super().__init__()
-        self.batches = batches
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.batches and logs is not None:
-            logs["val_loss"] = held_out_loss(self.model, self.batches)
+        if objective == "masked":
+            return hub_masked_lm(preset, length, mask_selection_rate=recipe.mask_rate)
+        return hub_causal_lm(preset, length)
 
 
 def finetune_hub(args, sample):

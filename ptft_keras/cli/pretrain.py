@@ -6,15 +6,17 @@ import keras
 
 from ptft_keras.cli import data as cli_data
 from ptft_keras.cli.runs import (
+    LM_FILE,
+    TOKENIZER,
     CliError,
     completed_epochs,
     fingerprint,
     finish,
     phase_callbacks,
     prepare_run,
+    save_text_lm,
 )
 from ptft_keras.data import images as image_data
-from ptft_keras.data.tokenizer import save_tokenizer
 from ptft_keras.training import plots
 from ptft_keras.training.recipes import image as image_recipe
 from ptft_keras.training.recipes import text as text_recipe
@@ -161,10 +163,17 @@ def pretrain_image(args):
     return 0
 
 
-def start_text_run(args):
-    """What both text pretraining paths (own and keras-hub) start with: the run directory
-    and its config, the strategy, the recipe, the corpus documents, their count and how
-    many of them are held out for the LM's loss."""
+def pretrain_text(args):
+    """The toolkit's own LM from scratch (a WordPiece tokenizer first), or with --backbone
+    a keras-hub task continued: both by the text recipe's `pretrain_on_corpus`."""
+    cli_data.check_modality(args.data, "text")
+    hub = None
+    if args.backbone is not None:  # keras-hub is imported only for these runs (seconds)
+        from ptft_keras.cli import hub
+
+        preset, cls = hub.pretraining_preset(args)  # sets the objective and LR defaults
+    args.objective = args.objective or text_recipe.TextRecipe.objective
+    args.pretrain_lr = args.pretrain_lr or text_recipe.TextRecipe.pretrain_lr
     out, config = prepare_run(args.out, args, "pretrain", "text")
     keras.utils.set_random_seed(args.seed)
     strategy = get_strategy(args.strategy)
@@ -177,59 +186,61 @@ def start_text_run(args):
         raise CliError(f"{args.data!r} holds no text.")
     held = min(HELD_OUT_DOCUMENTS, count // 20)
     print(f"{args.data}: {count:,} documents ({held} held out for the LM's loss)", flush=True)
-    return out, config, strategy, recipe, documents, count, held
-
-
-def pretrain_text(args):
-    if args.backbone is not None:  # keras-hub is imported only for these runs (seconds)
-        from ptft_keras.cli import hub
-
-        return hub.pretrain_hub_text(args)
-    args.objective = args.objective or text_recipe.TextRecipe.objective
-    args.pretrain_lr = args.pretrain_lr or text_recipe.TextRecipe.pretrain_lr
-    cli_data.check_modality(args.data, "text")
-    out, config, strategy, recipe, documents, count, held = start_text_run(args)
-    sample = [d.numpy().decode("utf-8") for d in documents.take(recipe.tokenizer_documents)]
-    tokenizer = text_recipe.train_text_tokenizer(sample, recipe)
-    save_tokenizer(tokenizer, os.path.join(out, "tokenizer"))
     config.update(data=fingerprint(args.data), documents=count)
-    lm = text_recipe.build_language_model(tokenizer.vocabulary_size(), recipe, args.seed, strategy)
-    tokens_per_step = recipe.pretrain_batch * recipe.pretrain_seq_len
-    tokens = args.steps * tokens_per_step if args.steps else (args.tokens or recipe.pretrain_tokens)
-    seconds = args.minutes * 60 if args.minutes else None
-    print(
-        f"pretraining a {recipe.objective} LM ({lm.backbone.count_params():,} backbone params) "
-        f"on rows of {recipe.pretrain_seq_len} packed tokens; budget: "
-        + (f"{args.minutes} minutes" if seconds else f"{tokens:,} tokens"),
-        flush=True,
-    )
+    if hub is not None:
+        tokenizer, lm = None, hub.pretraining_lm(preset, args.objective, recipe, strategy)
+        length = lm.preprocessor.sequence_length  # one document a row, padded
+        config.update(backbone=preset, sequence_length=length)
+        what = (
+            f"continued pretraining of {cls.__name__} ({lm.backbone.count_params():,} params) "
+            f"with keras-hub's {type(lm).__name__} ({args.objective}), rows of {length} "
+            f"tokens (one document each, padded), lr {args.pretrain_lr}"
+        )
+    else:
+        sample = [d.numpy().decode("utf-8") for d in documents.take(recipe.tokenizer_documents)]
+        tokenizer = text_recipe.train_text_tokenizer(sample, recipe)
+        lm = text_recipe.build_language_model(
+            tokenizer.vocabulary_size(), recipe, args.seed, strategy
+        )
+        length = recipe.pretrain_seq_len
+        what = (
+            f"pretraining a {recipe.objective} LM ({lm.backbone.count_params():,} backbone "
+            f"params) on rows of {length} packed tokens"
+        )
+    tokens = args.steps * recipe.pretrain_batch * length if args.steps else args.tokens
+    tokens = None if args.minutes else (tokens or recipe.pretrain_tokens)
+    budget = f"{args.minutes} minutes" if args.minutes else f"{tokens:,} tokens"
+    print(f"{what}; budget: {budget}", flush=True)
     start = completed_epochs(out, "pretrain") if args.resume else 0
     history = text_recipe.pretrain_on_corpus(
         lm,
         documents.skip(held),
         tokenizer,
         recipe,
-        tokens=None if seconds else tokens,
-        seconds=seconds,
+        tokens=tokens,
+        seconds=args.minutes * 60 if args.minutes else None,
         seed=args.seed,
         strategy=strategy,
         callbacks=phase_callbacks(out, "pretrain"),
         validation_documents=documents.take(held) if held else None,
         initial_epoch=start,
     )
-    lm.save(os.path.join(out, "lm.keras"))
     last = {k: v[-1] for k, v in history.history.items() if v}
-    finish(
-        out,
-        config,
-        final_loss=last.get("loss"),
-        held_out_loss=last.get("val_loss"),
-        tokens=last.get("tokens"),
-        objective=recipe.objective,
-    )
+    summary = dict(final_loss=last.get("loss"), held_out_loss=last.get("val_loss"))
+    if hub is not None:
+        lm.backbone.save_to_preset(os.path.join(out, hub.PRESET))
+        lm.preprocessor.tokenizer.save_to_preset(os.path.join(out, hub.PRESET))
+        summary["held_out_loss_before"] = history.held_out_loss_before
+        saved = f"{out}/{hub.PRESET} (a keras-hub preset)"
+    else:
+        save_text_lm(out, lm, tokenizer)
+        saved = f"{out}/{LM_FILE} and {out}/{TOKENIZER}"
+    finish(out, config, **summary, tokens=last.get("tokens"), objective=args.objective)
+    before = summary.get("held_out_loss_before")
+    change = f"{before:.4f} -> " if before is not None else ""
     print(
-        f"wrote {out}/lm.keras and {out}/tokenizer; final loss {last.get('loss')}, "
-        f"held-out loss {last.get('val_loss')}",
+        f"wrote {saved}; final loss {last.get('loss')}, held-out loss "
+        f"{change}{last.get('val_loss')}",
         flush=True,
     )
     return 0

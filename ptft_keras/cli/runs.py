@@ -4,6 +4,7 @@
       config.json       every argument (defaults included), the kind of run, its modality,
                         package versions, the data's fingerprint, the start and end times
       autoencoder.keras | lm.keras | model.keras    the model of the step
+      lm_backward.keras a backward LM beside lm.keras (the text example's --bidirectional)
       preset/ | backbone.lora.h5 + head.weights.h5 + lora.json   keras-hub backbones
                         (`--backbone`, ptft_keras.cli.hub): pretrain | finetune --method lora
       tokenizer/        text runs: vocabulary.txt + tokenizer.json
@@ -11,6 +12,11 @@
       training_log.csv, tensorboard/<phase>/        Keras' CSV and TensorBoard logs
       checkpoints/<phase>/ckpt-<epoch>/             crash-safe per-epoch checkpoints
                                                     (removed when the phase completes)
+
+A pretrained text LM has this one layout, whoever writes it (`ptft pretrain text`, the
+text example's `--save-lm`): config.json (kind "pretrain", modality "text"), lm.keras and
+tokenizer/ (`save_text_lm` / `load_text_lm`); `ptft finetune RUN` and the example's
+`--load-lm` read it.
 
 An existing RUN is refused unless `--overwrite` (it is deleted first, if it is a run
 directory or empty) or `--resume` (the same command and arguments; training continues
@@ -28,10 +34,12 @@ import time
 
 import keras
 
+from ptft_keras.data.tokenizer import load_tokenizer, save_tokenizer
 from ptft_keras.training.callbacks import training_callbacks
 from ptft_keras.training.checkpointing import latest_valid_checkpoint
 
 CONFIG = "config.json"
+LM_FILE, BACKWARD_LM_FILE, TOKENIZER = "lm.keras", "lm_backward.keras", "tokenizer"
 METRICS = "metrics.jsonl"
 # Arguments that may differ between a run and its --resume.
 RESUME_FREE = ("resume", "overwrite", "strategy", "verbose")
@@ -123,6 +131,30 @@ def finish(run, config, **summary):
     """Record the end time and a summary of the step in config.json."""
     config.update(summary, finished=_now())
     write_config(run, config)
+
+
+def save_text_lm(run, lm, tokenizer, lm_backward=None):
+    """Write a pretrained LM into the run directory `run`: lm.keras, tokenizer/ and, for a
+    forward + backward pair, lm_backward.keras."""
+    save_tokenizer(tokenizer, os.path.join(run, TOKENIZER))
+    lm.save(os.path.join(run, LM_FILE))
+    if lm_backward is not None:
+        lm_backward.save(os.path.join(run, BACKWARD_LM_FILE))
+
+
+def load_text_lm(run, backward=False):
+    """`(tokenizer, lm, lm_backward or None)` of a finished text pretrain run; with
+    `backward=True` the backward LM must be there too."""
+    config = read_config(run, kind="pretrain")
+    if config.get("modality") != "text" or config.get("backbone") is not None:
+        raise CliError(f"{run} is not a pretrain run of the toolkit's own text LM.")
+    tokenizer = load_tokenizer(os.path.join(run, TOKENIZER))
+    lm = keras.saving.load_model(os.path.join(run, LM_FILE), compile=False)
+    path = os.path.join(run, BACKWARD_LM_FILE)
+    if backward and not os.path.isfile(path):
+        raise FileNotFoundError(f"no backward LM at {path!r} (pretrain with --bidirectional)")
+    lm_backward = keras.saving.load_model(path, compile=False) if backward else None
+    return tokenizer, lm, lm_backward
 
 
 def completed_epochs(run, phase):

@@ -9,6 +9,10 @@
 * ``EpochLogger``: one line per epoch with the metrics and elapsed time, which reads well
   in the logs of long or multi-worker runs (Keras' progbar writes carriage returns).
 
+Budgets for runs measured in steps, tokens or minutes (LM pretraining,
+``ptft_keras.training.pretraining``): ``Budget`` stops ``fit`` and logs tokens and
+tokens/s; ``TimeBudgetSchedule`` decays the learning rate over wall time.
+
 Use ``fit(..., verbose=0)`` with ``verbose=True`` here to get only the one-line logs, or
 keep Keras' progbar and pass ``verbose=False``.
 """
@@ -18,6 +22,7 @@ import sys
 import time
 
 import keras
+import numpy as np
 
 from ptft_keras.training.checkpointing import AtomicBackupAndRestore
 from ptft_keras.training.strategies import task_info
@@ -119,3 +124,24 @@ class Budget(keras.callbacks.Callback):
             elapsed = max(time.perf_counter() - self.start, 1e-9)
             logs["tokens"] = self.steps * self.tokens_per_step
             logs["tokens_per_second"] = logs["tokens"] / elapsed
+
+
+class TimeBudgetSchedule(keras.callbacks.Callback):
+    """Warmup then cosine decay over *wall time*: the learning rate at each step follows
+    the fraction of `seconds` already spent, so a run stopped by a time budget (`Budget`)
+    ends with its rate decayed, whatever the machine's speed."""
+
+    def __init__(self, peak, seconds, warmup_fraction=0.02):
+        super().__init__()
+        self.peak, self.seconds, self.warmup = float(peak), float(seconds), warmup_fraction
+
+    def on_train_begin(self, logs=None):
+        self.clock, self.start = time.perf_counter, time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        done = min(1.0, (self.clock() - self.start) / self.seconds)
+        if done < self.warmup:
+            rate = self.peak * max(done / self.warmup, 1e-3)
+        else:
+            rate = self.peak * 0.5 * (1 + np.cos(np.pi * (done - self.warmup) / (1 - self.warmup)))
+        self.model.optimizer.learning_rate.assign(rate)

@@ -13,9 +13,9 @@ import dataclasses
 import time
 
 import keras
-import numpy as np
 
 from ptft_keras.training.methods import DEFAULTS, METHODS, OPTIONS, STAGED, prepare
+from ptft_keras.training.metrics import accuracy
 from ptft_keras.variables import count_parameters
 
 
@@ -50,12 +50,6 @@ def finetune(model, method, spec):
     start = time.perf_counter()
     plan.fit(spec.compile_kwargs, **spec.fit_kwargs)
     return plan.model, time.perf_counter() - start
-
-
-def accuracy(model, x, y, batch_size=256):
-    """Share of `x` whose argmax logit equals `y`."""
-    logits = model.predict(x, batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(y)))
 
 
 def run_comparison(build_model, spec, eval_x, eval_y, methods=METHODS, log=print, strategy=None):

@@ -90,6 +90,11 @@ def xla_option(xla):
     raise ValueError(f"xla must be True, False, None or 'auto'; got {xla!r}.")
 
 
+def strategy_scope(strategy):
+    """`strategy.scope()`, or no scope at all for `strategy=None` (library defaults)."""
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
 def add_strategy_arguments(parser):
     """Add ``--strategy`` and ``--xla`` to an ``argparse`` parser (used by the examples)."""
     parser.add_argument(

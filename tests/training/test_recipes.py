@@ -6,6 +6,8 @@ import pytest
 
 from ptft_keras.models.autoencoder import build_conv_autoencoder
 from ptft_keras.models.classifier import Classifier
+from ptft_keras.training import batches, semi_supervised
+from ptft_keras.training.metrics import accuracy
 from ptft_keras.training.recipes import image as recipes
 
 
@@ -36,7 +38,7 @@ class PhaseRecorder(keras.callbacks.Callback):
 def test_shifted_batches_shift_whole_images():
     x = np.zeros((5, 28, 28, 1), "float32")
     x[:, 10:18, 10:18] = 1.0  # centred square: a 2-pixel shift keeps it whole
-    data = recipes.ShiftedBatches(x, np.arange(5), batch_size=4, max_shift=2, steps=7)
+    data = batches.ShiftedBatches(x, np.arange(5), batch_size=4, max_shift=2, steps=7)
     assert len(data) == 7
     shifted = set()
     for i in range(7):
@@ -95,10 +97,10 @@ def test_pseudo_label_threshold_and_per_class_cap():
     features = keras.Input((3,))
     model = keras.Model(features, features)  # logits = the inputs themselves
     logits = np.array([[9, 0, 0], [5, 0, 0], [0, 9, 0], [1, 1, 1], [0, 0, 2]], "float32")
-    keep, labels = recipes.pseudo_label(model, logits, threshold=0.9)
+    keep, labels = semi_supervised.pseudo_label(model, logits, threshold=0.9)
     np.testing.assert_array_equal(keep, [0, 1, 2])  # softmax([2,0,0]) ~ 0.79 < 0.9
     np.testing.assert_array_equal(labels, [0, 0, 1])
-    keep, labels = recipes.pseudo_label(model, logits, threshold=0.5, per_class=1)
+    keep, labels = semi_supervised.pseudo_label(model, logits, threshold=0.5, per_class=1)
     np.testing.assert_array_equal(keep, [0, 2, 4])  # most confident of each class
     np.testing.assert_array_equal(labels, [0, 1, 2])
 
@@ -110,7 +112,7 @@ def test_self_train_uses_confident_unlabeled_images():
     clf = Classifier(build_conv_autoencoder(filters=(4, 8)).encoder, 3)
     recipes.finetune_classifier(clf, x, y, probe_steps=10, finetune_steps=0, batch_size=4)
     phases = []
-    log = recipes.self_train(
+    log = semi_supervised.self_train(
         clf,
         x,
         y,
@@ -132,7 +134,7 @@ def test_self_train_needs_matching_labels():
     x, y = _toy()
     clf = Classifier(build_conv_autoencoder(filters=(4, 8)).encoder, 3)
     with pytest.raises(ValueError, match="labels"):
-        recipes.self_train(clf, x, y[:-1], x, rounds=1, steps=1)
+        semi_supervised.self_train(clf, x, y[:-1], x, rounds=1, steps=1)
 
 
 def test_fixmatch_stage_runs_after_fine_tuning_on_grey_images():
@@ -156,4 +158,4 @@ def test_fixmatch_stage_runs_after_fine_tuning_on_grey_images():
     # seeds 0 / 1 / 2; chance is 1/3, and a FixMatch stage that collapses the classifier
     # onto one class (a wrong pseudo-label sign, a diverging rate) scores 0.33.
     held_x, held_y = _toy(10, seed=2)
-    assert recipes.accuracy(clf, held_x[..., 0], held_y) >= 0.9
+    assert accuracy(clf, held_x[..., 0], held_y) >= 0.9

@@ -27,6 +27,7 @@ from ptft_keras.data.text import read_table
 from ptft_keras.export.image import export_image_classifier
 from ptft_keras.export.text import export_text_classifier
 from ptft_keras.specs import ImageSpec, LabelMap
+from ptft_keras.training.metrics import accuracy as accuracy_of
 from ptft_keras.training.recipes import image as image_recipe
 from ptft_keras.training.recipes import text as text_recipe
 
@@ -100,7 +101,7 @@ def test_image_folders_end_to_end(tmp_path):
 
     test_folder = image_data.scan_image_folder(test)
     test_x, test_y = image_data.load_images(test_folder, spec, on_mismatch="error")
-    accuracy = image_recipe.accuracy(clf, test_x, test_y)
+    accuracy = accuracy_of(clf, test_x, test_y)
     path = export_image_classifier(clf, tmp_path / "export")
     pixels = np.round(test_x * 255).astype("uint8")  # the PNGs' own uint8 values
     np.save(tmp_path / "pixels.npy", pixels)
@@ -163,7 +164,7 @@ def test_text_table_with_string_labels_end_to_end(shared_data_dir, tmp_path):
     model = text_recipe.make_text_classifier(lm, labels.names, recipe)
     text_recipe.finetune_text_classifier(model, few_ids, few_y, recipe, recipe.few_epochs)
     test_ids = text_recipe.encode_texts(tokenizer, test.texts, recipe.seq_len)
-    accuracy = text_recipe.text_accuracy(model, test_ids, test_y)
+    accuracy = accuracy_of(model, text_recipe.model_inputs(test_ids), test_y)
     path = export_text_classifier(model, tokenizer, tmp_path / "export")
     with open(tmp_path / "texts.json", "w") as f:
         json.dump(list(test.texts), f)

@@ -7,18 +7,15 @@ Reduced but honest: the default recipe and model (contrastive + denoising autoen
 import os
 
 import keras
-import numpy as np
 import pytest
 
 from ptft_keras.data.datasets.mnist import load_mnist
 from ptft_keras.data.splits import sample_few_labels, split_dataset
 from ptft_keras.models.autoencoder import build_conv_autoencoder
 from ptft_keras.models.classifier import Classifier
+from ptft_keras.training import semi_supervised
+from ptft_keras.training.metrics import accuracy
 from ptft_keras.training.recipes import image as recipes
-
-
-def _accuracy(classifier, x, y):
-    return float((np.argmax(classifier.predict(x, batch_size=500, verbose=0), 1) == y).mean())
 
 
 @pytest.mark.slow
@@ -41,7 +38,7 @@ def test_pretraining_and_default_recipe_on_real_mnist(shared_data_dir):
     # encoder's features far better than a random encoder's (measured: 80.7% vs 59.4%).
     for clf in (pretrained, scratch):
         recipes.finetune_classifier(clf, few_x, few_y, probe_steps=0, finetune_steps=0)
-    frozen_pre, frozen_scratch = (_accuracy(c, test_x, test_y) for c in (pretrained, scratch))
+    frozen_pre, frozen_scratch = (accuracy(c, test_x, test_y) for c in (pretrained, scratch))
     assert frozen_pre >= frozen_scratch + 0.15, (frozen_pre, frozen_scratch)
 
     # The default recipe (imprint -> probe -> fine-tune, shifts) with 100 labels, on both:
@@ -49,15 +46,15 @@ def test_pretraining_and_default_recipe_on_real_mnist(shared_data_dir):
     # (measured 93.5% vs 90.6%; over 5 label draws at 30 epochs: +2.0 +- 0.6 points).
     for clf in (pretrained, scratch):
         recipes.finetune_classifier(clf, few_x, few_y)
-    tuned, tuned_scratch = (_accuracy(c, test_x, test_y) for c in (pretrained, scratch))
+    tuned, tuned_scratch = (accuracy(c, test_x, test_y) for c in (pretrained, scratch))
     assert tuned >= 0.90 and tuned >= tuned_scratch + 0.01, (tuned, tuned_scratch)
     # Semi-supervised: FixMatch on the 6,000-image pool (the recipe's defaults, 2,000
     # steps) must add far more than noise: measured +4 to +8 points over the fine-tuned
     # model on three label draws at 30 pretraining epochs (docs/semi_supervised.md).
     # Without the unlabeled term it would be more supervised training on the same 100
     # labels (no such jump).
-    recipes.fixmatch(pretrained, few_x, few_y, pool, recipes.ImageRecipe())
-    fixmatch = _accuracy(pretrained, test_x, test_y)
+    semi_supervised.fixmatch(pretrained, few_x, few_y, pool, recipes.ImageRecipe())
+    fixmatch = accuracy(pretrained, test_x, test_y)
     print(
         f"frozen {frozen_pre:.4f} vs {frozen_scratch:.4f}; tuned {tuned:.4f} vs "
         f"{tuned_scratch:.4f}; + FixMatch {fixmatch:.4f}"

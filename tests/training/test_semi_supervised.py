@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ptft_keras.training.callbacks import training_callbacks
-from ptft_keras.training.semi_supervised import ConsistencyBatches, train_consistency
+from ptft_keras.training.semi_supervised import ConsistencyBatches, train_consistency, uda
 
 
 def test_batches_keep_the_ratio_and_visit_every_unlabeled_input_once_per_pass():
@@ -101,6 +101,6 @@ def test_text_uda_trains_a_text_classifier_on_unlabeled_token_ids():
 
     recipe = dataclasses.replace(text_recipe.TextRecipe(), uda_steps=4, batch_size=4,
                                  uda_threshold=0.0)  # fmt: skip
-    history = text_recipe.uda(model, ids(8), np.arange(8) % 2, ids(40), recipe)
+    history = uda(model, ids(8), np.arange(8) % 2, ids(40), recipe)
     assert len(history.history["loss"]) == 1 and history.history["confident_share"] == [1.0]
     assert np.isfinite(history.history["loss"]).all()

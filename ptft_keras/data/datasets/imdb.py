@@ -45,6 +45,16 @@ def imdb_corpus(source="path", path=None, data_dir=None):
     raise ValueError(f"source must be 'path' or 'tfds'; got {source!r}")
 
 
+def pretraining_corpus(corpus=None):
+    """`(documents, description)` for a `--corpus` value: a path (one document a line,
+    `.gz`, or a folder), `"tfds"`, or None (the offline copy if present, else TFDS)."""
+    source, path = ("tfds", None) if corpus == "tfds" else ("path", corpus)
+    if corpus is None:
+        source, path = default_corpus_source()
+    where = path if source == "path" else "TFDS imdb_reviews/unsupervised"
+    return imdb_corpus(source, path), where
+
+
 def load_imdb(split="unsupervised", data_dir=None):
     """TFDS `imdb_reviews` -> `(texts, labels)` arrays; labels are -1 in `unsupervised`."""
     if split not in ("train", "test", "unsupervised"):

@@ -45,3 +45,20 @@ def recipe_from_args(cls, args, **overrides):
     names = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in vars(args).items() if k in names}
     return cls(**{**values, **overrides})
+
+
+def parse_label_budgets(text, num_classes=2):
+    """ "1000,all" -> [1000, "all"]: label budgets, checked before any training starts
+    (each a positive multiple of `num_classes`, to draw them class-balanced)."""
+    budgets = []
+    for item in str(text).split(","):
+        item = item.strip()
+        if item != "all" and not (
+            item.isdigit() and 0 < int(item) and int(item) % num_classes == 0
+        ):
+            raise ValueError(
+                f"label budget {item!r} in {text!r}: expected 'all' or a positive multiple of "
+                f"{num_classes} (class-balanced over {num_classes} classes)"
+            )
+        budgets.append(item if item == "all" else int(item))
+    return budgets

@@ -13,7 +13,10 @@ short linear probe with the encoder frozen, then full fine-tuning at the same le
 rate (a 10x lower one left pretrained encoders under-trained: their weights are 1.3-2x
 larger than a fresh init, so Adam's fixed-size steps barely move them), with small random
 shifts and a fixed number of optimizer *steps* (not epochs: 100 labels are 3 batches an
-epoch); then self-training on the unlabeled pool.
+epoch); then FixMatch on the unlabeled pool (the default `semi_supervised="fixmatch"`;
+`"self-training"` and `"none"` are the alternatives). The semi-supervised methods live in
+`training/semi_supervised.py`, the numpy batches in `training/batches.py`, the metric in
+`training/metrics.py`.
 
 Data: images are float32 scaled by the model's `ImageSpec` (`ptft_keras.data.images`).
 The unlabeled pool may be an array or an unbatched `tf.data.Dataset` of images (a folder
@@ -28,7 +31,6 @@ run as "epochs" of `steps_per_epoch` steps, the unit of progress logs and backup
 Keras + numpy only: runs on every backend without TensorFlow (except for datasets).
 """
 
-import contextlib
 import dataclasses
 
 import keras
@@ -36,6 +38,15 @@ import numpy as np
 
 from ptft_keras.models.autoencoder import build_conv_autoencoder
 from ptft_keras.models.classifier import Classifier
+from ptft_keras.training.batches import (
+    ShiftedBatches,
+    as_arrays,
+    check_labelled,
+    fit_steps,
+    phase_callbacks,
+)
+from ptft_keras.training.semi_supervised import fixmatch, self_train
+from ptft_keras.training.strategies import strategy_scope
 from ptft_keras.variables import set_trainable
 
 SEMI_SUPERVISED = ("fixmatch", "self-training", "none")
@@ -96,76 +107,10 @@ class ImageRecipe:
         )
 
 
-class ShiftedBatches(keras.utils.PyDataset):
-    """`steps` random batches (sampled with replacement) of (images shifted by up to
-    `max_shift` pixels, zero-filled, labels).
-
-    Written here instead of `keras.layers.RandomTranslation` so that it runs the same on
-    every backend and costs only a numpy pad + slice per batch.
-    """
-
-    def __init__(self, images, labels, batch_size, max_shift=2, seed=0, steps=1000, **kw):
-        super().__init__(**kw)
-        self.images, self.labels = np.asarray(images, "float32"), np.asarray(labels)
-        self.batch_size, self.max_shift, self.steps = batch_size, max_shift, steps
-        self.rng = np.random.default_rng(seed)
-
-    def __len__(self):
-        return self.steps
-
-    def __getitem__(self, index):
-        take = self.rng.integers(0, len(self.images), self.batch_size)
-        batch = self.images[take].copy()  # (batch, H, W[, C])
-        if self.max_shift:
-            s = self.max_shift
-            padded = np.pad(batch, [(0, 0), (s, s), (s, s)] + [(0, 0)] * (batch.ndim - 3))
-            dy, dx = self.rng.integers(0, 2 * s + 1, 2)  # one shift per batch: cheap
-            batch = padded[:, dy : dy + batch.shape[1], dx : dx + batch.shape[2]]
-        return batch, self.labels[take]
-
-
-def as_arrays(data):
-    """An unbatched `tf.data.Dataset` of images or (image, label) -> numpy arrays."""
-    if isinstance(data, np.ndarray):
-        return data
-    rows = [
-        tuple(np.asarray(t) for t in (row if isinstance(row, tuple) else (row,))) for row in data
-    ]
-    if not rows:
-        raise ValueError("The dataset is empty.")
-    columns = [np.stack(c) for c in zip(*rows, strict=True)]
-    return columns[0] if len(columns) == 1 else tuple(columns)
-
-
-def _scope(strategy):
-    return strategy.scope() if strategy is not None else contextlib.nullcontext()
-
-
-def _check_labelled(images, labels):
-    images, labels = np.asarray(images, "float32"), np.asarray(labels)
-    if len(images) != len(labels) or labels.ndim != 1:
-        raise ValueError(
-            f"Expected one integer label per image: got {len(images)} images and labels of "
-            f"shape {labels.shape}."
-        )
-    return images, labels
-
-
-def _callbacks(callbacks, phase):
-    return callbacks(phase) if callable(callbacks) else callbacks
-
-
-def _fit_steps(model, data_fn, steps, steps_per_epoch, callbacks, phase, verbose):
-    """`steps` optimizer steps as ceil(steps / steps_per_epoch) epochs of `data_fn(n)`."""
-    epochs = max(1, -(-steps // steps_per_epoch))
-    data = data_fn(min(steps, steps_per_epoch))
-    return model.fit(data, epochs=epochs, callbacks=_callbacks(callbacks, phase), verbose=verbose)
-
-
 def build_autoencoder(image_spec, recipe=None, seed=0, strategy=None):
     """The recipe's conv autoencoder for images of `image_spec` (built in the scope)."""
     recipe = recipe or ImageRecipe()
-    with _scope(strategy):
+    with strategy_scope(strategy):
         return build_conv_autoencoder(
             latent_dim=recipe.latent_dim or None,
             latent_activation=None,
@@ -178,7 +123,7 @@ def build_autoencoder(image_spec, recipe=None, seed=0, strategy=None):
 def make_classifier(autoencoder, label_names, pretrained=True, strategy=None):
     """A `Classifier` on the autoencoder's encoder: its weights, or a random init of the
     same architecture (`pretrained=False`, the fair from-scratch baseline)."""
-    with _scope(strategy):
+    with strategy_scope(strategy):
         if pretrained:
             return Classifier.from_pretrained(
                 autoencoder, len(label_names), label_names=label_names
@@ -232,12 +177,12 @@ def pretrain_autoencoder(
     schedule = keras.optimizers.schedules.CosineDecay(
         learning_rate, max(1, epochs * steps_per_epoch)
     )
-    with _scope(strategy):
+    with strategy_scope(strategy):
         autoencoder.compile(optimizer=keras.optimizers.Adam(schedule))
     return autoencoder.fit(
         data,
         epochs=epochs,
-        callbacks=_callbacks(callbacks, "pretrain"),
+        callbacks=phase_callbacks(callbacks, "pretrain"),
         verbose=verbose,
         **fit_kwargs,
     )
@@ -267,7 +212,7 @@ def finetune_classifier(
     3. `finetune_steps` steps on everything at `finetune_learning_rate`.
     Steps use random shifts of up to `max_shift` pixels. Returns {phase: History}.
     """
-    images, labels = _check_labelled(images, labels)
+    images, labels = check_labelled(images, labels)
     histories = {}
     if imprint:
         classifier.imprint(images, labels)
@@ -277,136 +222,14 @@ def finetune_classifier(
         if steps <= 0:
             continue
         set_trainable(classifier, trainable)
-        with _scope(strategy):  # compile again after changing what trains
+        with strategy_scope(strategy):  # compile again after changing what trains
             classifier.compile(optimizer=keras.optimizers.Adam(lr))
         data_fn = lambda n: ShiftedBatches(images, labels, batch_size, max_shift, seed, steps=n)
-        histories[name] = _fit_steps(
+        histories[name] = fit_steps(
             classifier, data_fn, steps, steps_per_epoch, callbacks, name, verbose
         )
     set_trainable(classifier, "*")
     return histories
-
-
-def pseudo_label(classifier, images, threshold=0.95, per_class=None, batch_size=256):
-    """Indices and labels of the `images` the classifier is confident about.
-
-    Keeps predictions with softmax probability >= `threshold`; with `per_class`, at most
-    that many of the most confident per class (keeps the pseudo-labels class-balanced).
-    """
-    logits = classifier.predict(np.asarray(images, "float32"), batch_size=batch_size, verbose=0)
-    probs = keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
-    confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
-    keep = np.where(confidence >= threshold)[0]
-    if per_class is not None:
-        keep = np.concatenate(
-            [
-                sorted(keep[predicted[keep] == c], key=lambda i: -confidence[i])[:per_class]
-                for c in range(probs.shape[1])
-            ]
-        ).astype("int64")
-    return keep, predicted[keep]
-
-
-def self_train(
-    classifier,
-    images,
-    labels,
-    unlabeled_images,
-    rounds=3,
-    threshold=0.95,
-    steps=600,
-    learning_rate=1e-3,
-    batch_size=64,
-    max_shift=2,
-    seed=0,
-    steps_per_epoch=100,
-    strategy=None,
-    callbacks=None,
-    verbose=0,
-):
-    """Semi-supervised rounds: pseudo-label the confident unlabeled images, train on them
-    plus the true labels (labelled images repeated to weigh as much as the pseudo ones),
-    repeat. The unlabeled pool is read into memory. Returns a list of {"round",
-    "pseudo_labels"} dicts.
-    """
-    images, labels = _check_labelled(images, labels)
-    unlabeled_images = np.asarray(as_arrays(unlabeled_images), "float32")
-    log = []
-    for r in range(rounds):
-        keep, pseudo = pseudo_label(classifier, unlabeled_images, threshold)
-        repeat = max(1, len(keep) // max(1, len(labels)))
-        x = np.concatenate([np.repeat(images, repeat, axis=0), unlabeled_images[keep]])
-        y = np.concatenate([np.repeat(labels, repeat, axis=0), pseudo])
-        set_trainable(classifier, "*")
-        with _scope(strategy):
-            classifier.compile(optimizer=keras.optimizers.Adam(learning_rate))
-        data_fn = lambda n, x=x, y=y, r=r: ShiftedBatches(
-            x, y, batch_size, max_shift, seed + r + 1, steps=n
-        )
-        phase = f"self_train_{r + 1}"
-        _fit_steps(classifier, data_fn, steps, steps_per_epoch, callbacks, phase, verbose)
-        log.append({"round": r + 1, "pseudo_labels": int(len(keep))})
-    return log
-
-
-def fixmatch(
-    classifier,
-    images,
-    labels,
-    unlabeled,
-    recipe=None,
-    seed=0,
-    steps_per_epoch=100,
-    strategy=None,
-    callbacks=None,
-    verbose=0,
-):
-    """FixMatch on the unlabeled pool (read into memory): weak view = random shifts of up
-    to the recipe's shift, strong view = `StrongAugment`, confident pseudo-labels
-    (`recipe.fixmatch_threshold`), EMA weights. Returns the History."""
-    from ptft_keras.layers.image_augmentation import StrongAugment
-    from ptft_keras.training.semi_supervised import train_consistency
-
-    recipe = recipe or ImageRecipe()
-    images, labels = _check_labelled(images, labels)
-    unlabeled = np.asarray(as_arrays(unlabeled), "float32")
-    spec = classifier.image_spec
-    shape = images.shape[1:] if spec is None else spec.shape
-    fraction = recipe.shift_for(shape) / min(shape[:2])
-    low, high = value_range(spec, images)
-    weak = keras.layers.RandomTranslation(
-        fraction, fraction, fill_mode="constant", fill_value=low, seed=seed
-    )
-    strong = StrongAugment((low, high), strength=recipe.fixmatch_strength, seed=seed + 1)
-    if images.ndim == 3:  # (N, H, W) grey: the augmentation layers want channels
-        images, unlabeled = images[..., None], unlabeled[..., None]
-    return train_consistency(
-        classifier,
-        images,
-        labels,
-        unlabeled,
-        weak,
-        strong,
-        steps=recipe.fixmatch_steps,
-        batch_size=recipe.batch_size,
-        mu=recipe.fixmatch_mu,
-        threshold=recipe.fixmatch_threshold,
-        learning_rate=recipe.fixmatch_learning_rate,
-        ema=recipe.fixmatch_ema,
-        distribution_alignment=recipe.fixmatch_alignment,
-        seed=seed,
-        steps_per_epoch=steps_per_epoch,
-        strategy=strategy,
-        callbacks=_callbacks(callbacks, "fixmatch"),
-        verbose=verbose,
-    )
-
-
-def value_range(spec, images):
-    """`(low, high)` of model inputs: [0, 1] for unit scaling, else what spans the data."""
-    if spec is None or spec.scaling == "unit":
-        return 0.0, 1.0
-    return float(np.min(images)), float(np.max(images))
 
 
 def fit_few_labels(
@@ -429,7 +252,7 @@ def fit_few_labels(
     the classifier.
     """
     recipe = recipe or ImageRecipe()
-    images, labels = _check_labelled(as_arrays(images), labels)
+    images, labels = check_labelled(as_arrays(images), labels)
     shift = recipe.shift_for(images.shape[1:])
     common = dict(
         seed=seed,
@@ -478,9 +301,3 @@ def fit_few_labels(
             )
             report("+ self-training", classifier)
     return classifier
-
-
-def accuracy(classifier, images, labels, batch_size=500):
-    """Share of `images` whose argmax logit equals `labels`."""
-    logits = classifier.predict(np.asarray(images, "float32"), batch_size=batch_size, verbose=0)
-    return float((np.argmax(logits, axis=1) == np.asarray(labels)).mean())

@@ -2,22 +2,23 @@
 
     recipe = TextRecipe()                                          # measured defaults
     tokenizer = train_text_tokenizer(corpus_texts, recipe)
-    corpus_ids = encode_texts(tokenizer, corpus_texts, recipe.seq_len)
     lm = build_language_model(tokenizer.vocabulary_size(), recipe, seed=0)
-    pretrain_language_model(lm, corpus_ids, recipe)               # causal or masked LM
+    pretrain_on_corpus(lm, documents, tokenizer, recipe)   # a tf.data corpus, a budget
     clf = make_text_classifier(lm, label_names, recipe, pretrained=True)  # or scratch
     finetune_text_classifier(clf, ids, labels, recipe, epochs=20)
-    text_accuracy(clf, dev_ids, dev_labels)
+    accuracy(clf, model_inputs(dev_ids), dev_labels)      # ptft_keras.training.metrics
 
 Works on any texts and any number of classes (`label_names`); SST-2 is one caller
-(`examples/text_sentiment.py`). Defaults and why: docs/text.md. Fine-tuning is
-AdamW with linear warmup then cosine decay and clipping; `layer_decay` < 1 gives lower
-blocks smaller learning rates (LLRD, `LayerwiseAdamW`). Batches are length-bucketed
-(`make_text_dataset`), so they vary in number per epoch: every `fit` repeats the data
-and fixes `steps_per_epoch`.
+(`examples/text_sentiment.py`). Defaults and why: docs/text.md. `pretrain_on_corpus` is
+the one corpus pretraining (the CLI's `ptft pretrain text`, with or without a keras-hub
+`--backbone`, the example and the benchmark), on `training/pretraining.pretrain_lm`;
+`pretrain_language_model` trains on a small in-memory array of token ids. Fine-tuning is
+AdamW with linear warmup then cosine decay and clipping (`training/optimizers.adamw`);
+`layer_decay` < 1 gives lower blocks smaller learning rates (LLRD, `LayerwiseAdamW`).
+Batches are length-bucketed (`make_text_dataset`), so they vary in number per epoch: every
+`fit` repeats the data and fixes `steps_per_epoch`. UDA is in `training/semi_supervised`.
 """
 
-import contextlib
 import dataclasses
 
 import keras
@@ -34,13 +35,10 @@ from ptft_keras.models.causal_lm import CausalLM
 from ptft_keras.models.masked_lm import MaskedLM
 from ptft_keras.models.text_classifier import TextClassifier
 from ptft_keras.models.transformer import TransformerBackbone
-from ptft_keras.training.layerwise_lr import (
-    LayerwiseAdamW,
-    layerwise_lr_multipliers,
-    transformer_lr_groups,
-)
-from ptft_keras.training.schedules import warmup_then_decay
-from ptft_keras.training.strategies import xla_option
+from ptft_keras.training.batches import fit_repeated
+from ptft_keras.training.optimizers import adamw
+from ptft_keras.training.pretraining import pretrain_lm
+from ptft_keras.training.strategies import strategy_scope, xla_option
 
 OBJECTIVES = ("causal", "masked")
 SEMI_SUPERVISED = ("none", "uda")
@@ -116,10 +114,6 @@ def max_length(recipe):
     return max(recipe.seq_len, recipe.pretrain_seq_len)
 
 
-def _scope(strategy):
-    return strategy.scope() if strategy is not None else contextlib.nullcontext()
-
-
 def train_text_tokenizer(texts, recipe):
     """A WordPiece tokenizer of `recipe.vocab_size` trained on `texts` (str or tf.data)."""
     return train_tokenizer(texts, vocabulary_size=recipe.vocab_size, normalizer=recipe.normalizer)
@@ -137,16 +131,6 @@ def model_inputs(ids):
     return {"token_ids": ids, "padding_mask": (ids != 0).astype("int32")}
 
 
-def adamw(peak, total_steps, model=None, layer_decay=1.0):
-    """AdamW + warmup-then-cosine; with `layer_decay` < 1, lower blocks train slower (LLRD)."""
-    kwargs = dict(learning_rate=warmup_then_decay(peak, total_steps), weight_decay=0.01)
-    if layer_decay == 1.0:
-        return keras.optimizers.AdamW(clipnorm=1.0, **kwargs)
-    groups = transformer_lr_groups(model.backbone.num_layers)
-    multipliers = layerwise_lr_multipliers(model, groups, layer_decay)
-    return LayerwiseAdamW(lr_multipliers=multipliers, clipnorm=1.0, **kwargs)
-
-
 def build_backbone(vocabulary_size, recipe, causal):
     return TransformerBackbone(
         vocabulary_size=vocabulary_size,
@@ -162,7 +146,7 @@ def build_backbone(vocabulary_size, recipe, causal):
 
 def build_language_model(vocabulary_size, recipe, seed=0, strategy=None):
     """A fresh `CausalLM` or `MaskedLM` (by `recipe.objective`), built in the scope."""
-    with _scope(strategy):
+    with strategy_scope(strategy):
         keras.utils.set_random_seed(seed)
         backbone = build_backbone(vocabulary_size, recipe, recipe.objective == "causal")
         return CausalLM(backbone) if recipe.objective == "causal" else MaskedLM(backbone)
@@ -181,19 +165,6 @@ def _masked_batches(mask_generator):
     return masked_batch
 
 
-def fit_repeated(model, data, epochs, steps_per_epoch, callbacks=None, verbose=0, initial_epoch=0):
-    """`fit` on a repeated variable-batch dataset with a fixed number of steps an epoch."""
-    return model.fit(
-        data.repeat(),
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps_per_epoch,
-        verbose=verbose,
-        shuffle=False,  # the tf.data pipeline shuffles
-        callbacks=callbacks,
-    )
-
-
 def pretrain_language_model(
     lm, corpus_ids, recipe, seed=0, strategy=None, callbacks=None, initial_epoch=0
 ):
@@ -201,7 +172,7 @@ def pretrain_language_model(
     (from `initial_epoch` when resuming)."""
     causal = isinstance(lm, CausalLM)
     steps = max(1, len(corpus_ids) // recipe.pretrain_batch)
-    with _scope(strategy):
+    with strategy_scope(strategy):
         lm.compile(
             optimizer=adamw(recipe.pretrain_lr, steps * recipe.pretrain_epochs),
             jit_compile="auto",  # bucketed lengths: XLA would compile once per length
@@ -230,7 +201,7 @@ def make_text_classifier(
     """`TextClassifier.from_pretrained(lm)` (strict, reported transfer) or, with
     `pretrained=False`, the same architecture with random weights (the baseline);
     `reverse_tokens=True` for a backward LM (`pretrain_on_corpus(reverse=True)`)."""
-    with _scope(strategy):
+    with strategy_scope(strategy):
         keras.utils.set_random_seed(seed)
         if pretrained:
             return TextClassifier.from_pretrained(
@@ -263,97 +234,13 @@ def finetune_text_classifier(
     """
     steps = max(1, len(ids) // recipe.batch_size)
     peak, decay = (recipe.lr, recipe.layer_decay) if pretrained else (recipe.scratch_lr, 1.0)
-    with _scope(strategy):
+    with strategy_scope(strategy):
         model.compile(
             optimizer=adamw(peak, steps * epochs, model, decay),
             jit_compile="auto",  # bucketed lengths: XLA would compile once per length
         )
     data = make_text_dataset(ids, labels, recipe.batch_size, True, seed)
     return fit_repeated(model, data, epochs, steps, callbacks)
-
-
-def uda(
-    model,
-    ids,
-    labels,
-    unlabeled_ids,
-    recipe,
-    seed=0,
-    strategy=None,
-    callbacks=None,
-    verbose=0,
-):
-    """UDA-style consistency training (Xie et al. 2019) of a fine-tuned text classifier.
-
-    Each step: `recipe.batch_size` labeled texts and `uda_mu` times as many unlabeled
-    ones; an unlabeled text whose prediction (clean text) reaches `uda_threshold` trains
-    its augmented copy (`TokenAugmentation`: masking, random replacement, one masked
-    span) towards that label. AdamW, warmup then cosine to 0 over `uda_steps`, peak
-    `uda_lr`. Token ids are `(N, seq_len)` arrays (`encode_texts`). Returns the History.
-    """
-    from ptft_keras.data.tokenizer import CLS_ID, MASK_ID, PAD_ID, RESERVED_TOKENS, SEP_ID
-    from ptft_keras.layers.token_augmentation import TokenAugmentation
-    from ptft_keras.training.semi_supervised import train_consistency
-
-    strong = TokenAugmentation(
-        vocabulary_size=model.backbone.vocabulary_size,
-        mask_token_id=MASK_ID,
-        special_ids=(PAD_ID, CLS_ID, SEP_ID),
-        mask_rate=recipe.uda_mask_rate,
-        replace_rate=recipe.uda_replace_rate,
-        min_replacement_id=len(RESERVED_TOKENS),
-        seed=seed,
-    )
-    with _scope(strategy):
-        optimizer = adamw(recipe.uda_lr, recipe.uda_steps)
-    return train_consistency(
-        model,
-        np.asarray(ids, "int32"),
-        np.asarray(labels),
-        np.asarray(unlabeled_ids, "int32"),
-        weak=None,
-        strong=strong,
-        steps=recipe.uda_steps,
-        batch_size=recipe.batch_size,
-        mu=recipe.uda_mu,
-        threshold=recipe.uda_threshold,
-        prepare=model_inputs,
-        seed=seed,
-        strategy=strategy,
-        callbacks=callbacks,
-        verbose=verbose,
-        optimizer=optimizer,
-        jit_compile=xla_option(True if recipe.xla else None),
-    )
-
-
-def text_accuracy(model, ids, labels, batch_size=256):
-    """Accuracy of `model` (logits; compiled or not) on token ids and integer labels."""
-    logits = model.predict(model_inputs(ids), batch_size=batch_size, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(labels)))
-
-
-class TimeBudgetSchedule(keras.callbacks.Callback):
-    """Warmup then cosine decay over *wall time*: the learning rate at each step follows
-    the fraction of `seconds` already spent, so a run stopped by a time budget (`Budget`)
-    ends with its rate decayed, whatever the machine's speed."""
-
-    def __init__(self, peak, seconds, warmup_fraction=0.02):
-        super().__init__()
-        self.peak, self.seconds, self.warmup = float(peak), float(seconds), warmup_fraction
-
-    def on_train_begin(self, logs=None):
-        import time
-
-        self.clock, self.start = time.perf_counter, time.perf_counter()
-
-    def on_train_batch_begin(self, batch, logs=None):
-        done = min(1.0, (self.clock() - self.start) / self.seconds)
-        if done < self.warmup:
-            rate = self.peak * max(done / self.warmup, 1e-3)
-        else:
-            rate = self.peak * 0.5 * (1 + np.cos(np.pi * (done - self.warmup) / (1 - self.warmup)))
-        self.model.optimizer.learning_rate.assign(rate)
 
 
 def pretrain_on_corpus(
@@ -369,20 +256,57 @@ def pretrain_on_corpus(
     validation_documents=None,
     initial_epoch=0,
     reverse=False,
+    steps=None,
 ):
-    """Pretrain `lm` on a document stream: tokenised and packed in `tf.data`
-    (`packed_token_rows`), until `tokens` (default `recipe.pretrain_tokens`) or `seconds`.
+    """Pretrain `lm` on a document stream (a `tf.data.Dataset` of strings) until `tokens`
+    (default `recipe.pretrain_tokens`), `steps` or `seconds`, by `pretrain_lm` (its
+    docstring: schedules, logs, checkpoints). Returns the History.
 
-    With a token budget the learning rate warms up then decays (cosine) over exactly the
-    steps the budget buys; with a time budget it follows the elapsed time
-    (`TimeBudgetSchedule`). Every `recipe.steps_per_epoch` steps is an "epoch": a log line
-    with loss, accuracy, tokens seen and tokens/s (`Budget`), a checkpoint, and the
-    held-out loss on `validation_documents` (a `tf.data.Dataset` of strings) if given.
-    `reverse=True` pretrains a backward LM (every document right to left; its classifier
-    takes `reverse_tokens=True`). Returns the History.
+    The toolkit's own LM (`tokenizer` given): documents are tokenised and packed into full
+    rows of `recipe.pretrain_seq_len` in `tf.data` (`packed_token_rows`), the held-out
+    loss is Keras' validation on `validation_documents` packed the same way (`val_loss`,
+    `val_accuracy`), and `reverse=True` pretrains a backward LM (every document right to
+    left; its classifier takes `reverse_tokens=True`). A keras-hub `MaskedLM` / `CausalLM`
+    task (`tokenizer=None`): batches of raw documents that its preprocessor masks or
+    shifts (one document a row, padded), and `val_loss` is the loss per target token on
+    `validation_documents` preprocessed once (`held_out_loss`, the same masks every time).
     """
+    if tokens is None and steps is None and seconds is None:
+        tokens = recipe.pretrain_tokens
+    if tokenizer is None:  # keras-hub: the task's preprocessor tokenises raw strings
+        length = lm.preprocessor.sequence_length  # one document a row, padded
+        held = validation_documents if validation_documents is not None else documents.take(0)
+        # Raw strings: keras-hub's preprocessor masks / shifts them in tf.data.
+        train = documents.shuffle(10_000, seed=seed).batch(recipe.pretrain_batch)
+        held_out = [lm.preprocessor(batch) for batch in held.batch(recipe.pretrain_batch)]
+        family = dict(held_out=held_out)  # XLA left to Keras ("auto")
+    else:
+        length = recipe.pretrain_seq_len  # packed rows
+        train, held_out = _packed_batches(
+            lm, documents, validation_documents, tokenizer, recipe, seed, reverse
+        )
+        family = dict(
+            validation_data=held_out, jit_compile=xla_option(True if recipe.xla else None)
+        )
+    return pretrain_lm(
+        lm,
+        train,
+        peak_lr=recipe.pretrain_lr,
+        tokens_per_step=recipe.pretrain_batch * length,
+        steps_per_epoch=recipe.steps_per_epoch,
+        tokens=tokens,
+        steps=steps,
+        seconds=seconds,
+        strategy=strategy,
+        callbacks=callbacks,
+        initial_epoch=initial_epoch,
+        **family,
+    )
+
+
+def _packed_batches(lm, documents, validation_documents, tokenizer, recipe, seed, reverse):
+    """Training batches of packed token rows and the held-out ones (or None, cached)."""
     from ptft_keras.data.language_modeling import packed_lm_dataset, packed_token_rows
-    from ptft_keras.training.callbacks import UNTIL_STOPPED, Budget
 
     causal = isinstance(lm, CausalLM)
     row_length = recipe.pretrain_seq_len + (1 if causal else 0)  # causal: x, y shift by one
@@ -401,37 +325,7 @@ def pretrain_on_corpus(
             selection_rate=recipe.mask_rate,
         )
 
-    tokens_per_step = recipe.pretrain_batch * recipe.pretrain_seq_len
-    if seconds is None:
-        total_steps = max(1, (tokens or recipe.pretrain_tokens) // tokens_per_step)
-        epochs = -(-total_steps // recipe.steps_per_epoch)
-        make_optimizer = lambda: adamw(recipe.pretrain_lr, total_steps)
-        extra = [Budget(max_steps=total_steps, tokens_per_step=tokens_per_step)]
-    else:
-        epochs = UNTIL_STOPPED  # the time budget stops it
-        make_optimizer = lambda: keras.optimizers.AdamW(
-            recipe.pretrain_lr, weight_decay=0.01, clipnorm=1.0
-        )
-        extra = [
-            TimeBudgetSchedule(recipe.pretrain_lr, seconds),
-            Budget(max_seconds=seconds, tokens_per_step=tokens_per_step),
-        ]
-    with _scope(strategy):  # the optimizer's variables belong to the strategy too
-        lm.compile(optimizer=make_optimizer(), jit_compile=xla_option(True if recipe.xla else None))
-    validation = {}
-    if validation_documents is not None:  # a fixed set of rows, counted once
+    held_out = None  # a fixed set of rows, counted once
+    if validation_documents is not None:
         held_out = batches(validation_documents, False).cache()
-        steps = sum(1 for _ in held_out)
-        if steps:
-            # Keras keeps the validation iterator across epochs when given the steps.
-            validation = dict(validation_data=held_out.repeat(), validation_steps=steps)
-    return lm.fit(
-        batches(documents, True).repeat(),
-        epochs=epochs,
-        steps_per_epoch=recipe.steps_per_epoch,
-        initial_epoch=initial_epoch,
-        callbacks=[*extra, *callbacks],  # Budget first: its tokens/s reach the loggers
-        verbose=0,
-        shuffle=False,  # the pipeline shuffles
-        **validation,
-    )
+    return batches(documents, True), held_out
