@@ -1,7 +1,10 @@
-"""The package's layering: sub-packages import each other one way, and TensorFlow stays
-off the model path (the GPU machines run Keras on JAX with no TensorFlow installed).
+"""The package's layering: sub-packages import each other one way, files import each other
+without cycles, and TensorFlow stays off the model path (the GPU machines run Keras on JAX
+with no TensorFlow installed).
 
-Every import counts, module-level or inside a function, as in `../shared/hooks/layering.py`.
+Every import counts, module-level or inside a function, and between files also
+`importlib.import_module` / `__import__` with a literal name, as in
+`../shared/hooks/layering.py`.
 """
 
 import ast
@@ -77,6 +80,52 @@ def _edges():
     return edges
 
 
+def _module_names(package):
+    """{dotted module name: file path} for every file of `package` (a directory)."""
+    names, top = {}, os.path.basename(os.path.normpath(package))
+    for root, _, files in os.walk(package):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                pieces = [top, *os.path.relpath(path, package).removesuffix(".py").split(os.sep)]
+                names[".".join(pieces[:-1] if pieces[-1] == "__init__" else pieces)] = path
+    return names
+
+
+def _imported_modules(node, here, modules):
+    """Modules an AST node imports; `here` is the dotted package the file is in."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        base = here[: len(here) - node.level + 1] if node.level else []
+        base = ".".join(base + ([node.module] if node.module else []))
+        # `from p import m` is an edge to p/m.py when m is a module, else to p/__init__.py
+        return [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+    func = getattr(node, "func", None)
+    called = getattr(func, "id", None) or getattr(func, "attr", None)
+    if called in ("import_module", "__import__") and node.args:
+        first = node.args[0]  # importlib.import_module("p.m"): a literal name only
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            return [first.value]
+    return []
+
+
+def _file_edges(package=PACKAGE):
+    """{file: files it imports}, every import counted (also inside functions, and
+    importlib with a literal name). Importing p.m also runs p/__init__.py; that implicit
+    edge to the parent package is not counted, as in ../shared/hooks/layering.py."""
+    modules, edges = _module_names(package), {}
+    for name, path in modules.items():
+        here = name.split(".") if path.endswith("__init__.py") else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            for target in _imported_modules(node, here, modules):
+                if target in modules and modules[target] != path:
+                    edges.setdefault(os.path.relpath(path, package), set()).add(
+                        os.path.relpath(modules[target], package)
+                    )
+    return edges
+
+
 def _cycles(edges):
     """Strongly connected groups of more than one part (Tarjan)."""
     index, low, stack, on, groups = {}, {}, [], set(), []
@@ -116,6 +165,21 @@ def test_cycle_finder_finds_a_cycle():  # the check above can fail
     assert _cycles({"peft": {"training"}, "training": {"transfer"}, "transfer": {"peft"}}) == [
         ["peft", "training", "transfer"]
     ]
+
+
+def test_no_import_cycles_between_files():
+    assert _cycles(_file_edges()) == []
+
+
+def test_file_cycle_finder_sees_function_level_and_importlib_imports(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("from pkg.sub.a import f\n")
+    (package / "sub" / "a.py").write_text("def f():\n    from . import b\n")
+    (package / "sub" / "b.py").write_text("import importlib\nimportlib.import_module('pkg.c')\n")
+    (package / "c.py").write_text("from pkg.sub import a\n")
+    assert _cycles(_file_edges(str(package))) == [["c.py", "sub/a.py", "sub/b.py"]]
 
 
 def test_every_import_goes_the_allowed_way():
