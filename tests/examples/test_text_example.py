@@ -108,10 +108,16 @@ def test_smoke_bidirectional_pairs_a_backward_lm(shared_data_dir, tmp_path, caps
     assert os.path.isfile(os.path.join(export, "sst2_all", "saved_model.pb"))
     again = example.main([*common, "--no-export", "--load-lm", lm_dir, "--budgets", "all"])
     assert "pretraining a " not in capsys.readouterr().out
-    # Both LMs come back from the run directory: every member and pair scores as before
-    # (--smoke sets the budgets: 20 and all again).
-    scores = lambda rs: [[r["budget"]] + [r[k] for k in pairs_and_members] for r in rs]  # noqa: E731
-    assert scores(again) == scores(rows)
+    # Both LMs come back from the run directory: every pretrained member and pair scores
+    # as before (--smoke sets the budgets: 20 and all again), to one sentence of the 100:
+    # fine-tuning itself is not bit-reproducible on CPU threads (CI saw a scratch member,
+    # which uses no LM, move 0.47 -> 0.48 between the two runs). Scratch arms are not
+    # compared: they do not read the LM.
+    pretrained = ["pretrained", "pretrained_forward", "pretrained_backward"]
+    assert [r["budget"] for r in again] == [r["budget"] for r in rows]
+    for before, after in zip(rows, again, strict=True):
+        for key in pretrained:
+            assert abs(after[key] - before[key]) <= 0.011, (key, before, after)
     os.remove(os.path.join(lm_dir, BACKWARD_LM_FILE))
     with pytest.raises(FileNotFoundError, match="no backward LM at"):
         example.main([*common, "--no-export", "--load-lm", lm_dir])
