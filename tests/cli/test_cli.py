@@ -14,8 +14,6 @@ import time
 import numpy as np
 import pytest
 
-from ptft_keras.training.methods import METHODS
-
 pytestmark = pytest.mark.tf_only
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -191,8 +189,13 @@ def sst2_tables(shared_data_dir, tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_every_method_on_the_own_text_backbone(method, sst2_tables, tmp_path, monkeypatch, capsys):
+# Every method's trainable share is checked in-process on the own TextClassifier
+# (tests/training/test_methods.py); through the CLI, the three whose run saves or stages
+# differently (staged fits, adapter layers, LoRA matrices) - each CLI case costs 20-60 s.
+@pytest.mark.parametrize("method", ("lp-ft", "adapters", "lora"))
+def test_methods_through_the_cli_on_the_own_text_backbone(
+    method, sst2_tables, tmp_path, monkeypatch, capsys
+):
     # --scratch: the toolkit's own text classifier without a pretrain run, through the same
     # `_finetune_text` -> `training.methods.prepare` path a pretrained run takes.
     run = tmp_path / method
