@@ -9,7 +9,8 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # overhead, so two workers use both cores of a 2-core machine (`make test PYTEST_WORKERS=0`
 # runs in one process).
 PYTEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
+# --durations: every CI log lists its slowest tests, so the time budget can be kept.
+PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=25
 # Model-level tests that must pass on every Keras backend, not only TensorFlow.
 BACKEND_AGNOSTIC_TESTS := tests/layers tests/models tests/transfer tests/peft
 

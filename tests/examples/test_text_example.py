@@ -2,11 +2,12 @@
 
 import os
 
+import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
 
-from ptft_keras.cli.runs import BACKWARD_LM_FILE, read_config  # noqa: E402
+from ptft_keras.cli.runs import BACKWARD_LM_FILE, load_text_lm, read_config  # noqa: E402
 from tests.scripts import load_example  # noqa: E402
 
 pytestmark = pytest.mark.tf_only
@@ -106,18 +107,14 @@ def test_smoke_bidirectional_pairs_a_backward_lm(shared_data_dir, tmp_path, caps
     assert all(set(r) == {"budget", "seed", *pairs_and_members} for r in rows)
     assert os.path.isfile(os.path.join(lm_dir, BACKWARD_LM_FILE))
     assert os.path.isfile(os.path.join(export, "sst2_all", "saved_model.pb"))
-    again = example.main([*common, "--no-export", "--load-lm", lm_dir, "--budgets", "all"])
-    assert "pretraining a " not in capsys.readouterr().out
-    # Both LMs come back from the run directory: every pretrained member and pair scores
-    # as before (--smoke sets the budgets: 20 and all again), to one sentence of the 100:
-    # fine-tuning itself is not bit-reproducible on CPU threads (CI saw a scratch member,
-    # which uses no LM, move 0.47 -> 0.48 between the two runs). Scratch arms are not
-    # compared: they do not read the LM.
-    pretrained = ["pretrained", "pretrained_forward", "pretrained_backward"]
-    assert [r["budget"] for r in again] == [r["budget"] for r in rows]
-    for before, after in zip(rows, again, strict=True):
-        for key in pretrained:
-            assert abs(after[key] - before[key]) <= 0.011, (key, before, after)
+    # Both LMs come back from the run directory (the --load-lm path reads them with
+    # load_text_lm; a forward LM reloaded through --load-lm gives the very same scores in
+    # test_smoke_run_trains_prints_table_and_exports, so a second bidirectional run, ~1 min
+    # of the default suite, is not repeated here).
+    _, forward, backward = load_text_lm(lm_dir, backward=True)
+    assert type(backward) is type(forward) and backward.count_params() == forward.count_params()
+    pairs = zip(forward.get_weights(), backward.get_weights(), strict=True)
+    assert any(not np.array_equal(f, b) for f, b in pairs)  # two LMs, not one saved twice
     os.remove(os.path.join(lm_dir, BACKWARD_LM_FILE))
     with pytest.raises(FileNotFoundError, match="no backward LM at"):
         example.main([*common, "--no-export", "--load-lm", lm_dir])

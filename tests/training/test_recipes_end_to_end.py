@@ -1,11 +1,16 @@
-"""The recipes on the user's own kind of data, end to end, on real data.
+"""The library path of docs/images.md and docs/text.md on the user's kind of data, shrunk.
 
 - Images: the bundled MNIST digits written (by the test) as 32x32 RGB PNGs in class
   sub-folders and an unlabeled folder -> scan -> pretrain (streamed from disk) -> few-label
-  fine-tune -> export -> reload in a fresh process without ptft_keras -> accuracy floor.
+  fine-tune -> export -> reload in a fresh process without ptft_keras -> same answers.
 - Text: a CSV with string labels and 3 classes (SST-2 negative / positive sentences and
   IMDb review sentences) -> tokenizer -> LM pretraining -> fine-tune -> raw-string export
-  -> fresh-process reload -> accuracy floor well above chance (1/3).
+  -> fresh-process reload -> same answers.
+
+Budgets are a few seconds each: these check the plumbing and that the export answers as
+the Keras model does. The accuracy floors on the same data at full budgets are in the
+slow `ptft` walkthroughs (tests/cli/test_cli_end_to_end.py), which run these functions
+through the command line (the full-budget runs here cost ~9 minutes of the default suite).
 """
 
 import csv
@@ -78,7 +83,7 @@ def test_image_folders_end_to_end(tmp_path):
     names = [f"digit_{d}" for d in range(10)]  # string class names
     pool, test = tmp_path / "pool", tmp_path / "test"
     few_x, few_y = sample_few_labels(split.pool_x, split.pool_y, 100, seed=0)
-    image_data.write_image_folder(split.pool_x[:3000], None, pool, names, (32, 32), channels=3)
+    image_data.write_image_folder(split.pool_x[:500], None, pool, names, (32, 32), channels=3)
     image_data.write_image_folder(few_x, few_y, tmp_path / "few", names, (32, 32), channels=3)
     image_data.write_image_folder(split.test_x, split.test_y, test, names, (32, 32), channels=3)
 
@@ -88,7 +93,7 @@ def test_image_folders_end_to_end(tmp_path):
     labeled = image_data.scan_image_folder(tmp_path / "few")
     assert labeled.label_map.names == names
     recipe = image_recipe.ImageRecipe(
-        pretrain_epochs=4, probe_steps=100, finetune_steps=200, semi_supervised="none"
+        pretrain_epochs=2, probe_steps=10, finetune_steps=20, semi_supervised="none"
     )
     ae = image_recipe.build_autoencoder(spec, recipe, seed=0)
     assert ae.encoder.output_shape == (None, 64)
@@ -111,7 +116,6 @@ def test_image_folders_end_to_end(tmp_path):
         f"32x32 RGB MNIST folders, 100 labels: keras {accuracy:.4f}, served {served_accuracy:.4f}"
     )
     assert abs(served_accuracy - accuracy) < 1e-6  # the export answers as the model does
-    assert accuracy >= 0.70, accuracy  # 10 classes: chance is 0.10
 
 
 def _three_class_rows(shared_data_dir, per_class, seed=0):
@@ -142,25 +146,23 @@ def _write_csv(path, rows):
 
 def test_text_table_with_string_labels_end_to_end(shared_data_dir, tmp_path):
     keras.utils.set_random_seed(0)
-    rows = _three_class_rows(shared_data_dir, per_class=1100)
-    test = read_table(_write_csv(tmp_path / "test.csv", rows[:300]))  # held out
-    train = read_table(_write_csv(tmp_path / "train.csv", rows[300:]))
+    rows = _three_class_rows(shared_data_dir, per_class=200)
+    test = read_table(_write_csv(tmp_path / "test.csv", rows[:150]))  # held out
+    train = read_table(_write_csv(tmp_path / "train.csv", rows[150:]))
     labels = LabelMap.from_labels(train.labels)
     assert labels.names == ["imdb-user-review", "negative", "positive"]
     y, test_y = labels.encode(train.labels), labels.encode(test.labels)
     recipe = text_recipe.TextRecipe(
-        vocab_size=2000, seq_len=48, hidden=64, layers=2, heads=2, intermediate=128, lr=3e-4,
+        vocab_size=500, seq_len=48, hidden=32, layers=1, heads=2, intermediate=64, lr=3e-4,
+        pretrain_epochs=2, few_epochs=2,
     )  # fmt: skip
-    # lr: the tiny model's rate; the default 1e-4 suits the 0.9M-parameter IMDb LM.
-    # pretrain_epochs stays the recipe's 20: with 5 (LM loss 5.8 nats, near unigram) the
-    # fine-tuned model scored 0.38-0.58 over seeds 0-4 (CI once drew 0.447), below scratch.
     corpus = list(train.texts)  # the labeled texts, labels dropped, are the unlabeled corpus
     tokenizer = text_recipe.train_text_tokenizer(corpus, recipe)
     corpus_ids = text_recipe.encode_texts(tokenizer, corpus, recipe.seq_len)
     lm = text_recipe.build_language_model(tokenizer.vocabulary_size(), recipe, seed=0)
     history = text_recipe.pretrain_language_model(lm, corpus_ids, recipe)
     assert history.history["loss"][-1] < history.history["loss"][0]
-    few_ids, few_y = sample_few_labels(corpus_ids, y, 600, seed=0)  # 200 a class
+    few_ids, few_y = sample_few_labels(corpus_ids, y, 150, seed=0)  # 50 a class
     model = text_recipe.make_text_classifier(lm, labels.names, recipe)
     text_recipe.finetune_text_classifier(model, few_ids, few_y, recipe, recipe.few_epochs)
     test_ids = text_recipe.encode_texts(tokenizer, test.texts, recipe.seq_len)
@@ -170,9 +172,5 @@ def test_text_table_with_string_labels_end_to_end(shared_data_dir, tmp_path):
         json.dump(list(test.texts), f)
     served = serve_fresh(SERVE_TEXT, path, tmp_path / "texts.json", cwd=tmp_path)
     served_accuracy = np.mean(labels.encode(served) == test_y)
-    print(f"3-class text table, 600 labels: keras {accuracy:.4f}, served {served_accuracy:.4f}")
+    print(f"3-class text table, 150 labels: keras {accuracy:.4f}, served {served_accuracy:.4f}")
     assert abs(served_accuracy - accuracy) < 1e-6  # the export answers as the model does
-    # 3 classes: chance is 0.33. Measured 2026-12-03 over seeds 0, 1, 2, 4 (rows, labels,
-    # LM and classifier all drawn from the seed): 0.630 / 0.640 / 0.700 / 0.587; the same
-    # classifier from scratch 0.637 / 0.613 / 0.617 / 0.580.
-    assert accuracy >= 0.50, accuracy
