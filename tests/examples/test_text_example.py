@@ -143,8 +143,14 @@ FLOORS = {1000: (0.665, 0.03)}  # budget: (pretrained accuracy floor, pretrained
 SEEDS = (0, 1, 2)
 
 
+# Not in CI (`long`: `make test-long`). Its pretraining measured 2026-12-07 on the 2-core
+# machine: 13,991,936 tokens in 3,118 s (~6,300 tokens/s once alone, 4,000-4,500 with
+# another slow test beside it), where ~14 min was measured before; with the fine-tunes the
+# test takes about an hour, more than CI's slow tier can hold (CI timed out at 5,400 s).
+# The tokens/s drop is not yet explained (same loop, XLA on); see docs/text.md.
 @pytest.mark.slow
-@pytest.mark.timeout(3600)  # ~20 min on two idle cores (pretraining ~14 min with XLA)
+@pytest.mark.long
+@pytest.mark.timeout(5400)
 def test_default_recipe_beats_scratch_and_tfidf(shared_data_dir):
     """The default pretraining on the IMDb corpus, then 1,000-label fine-tunes on three
     label draws beside scratch and TF-IDF."""
