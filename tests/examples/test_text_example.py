@@ -147,7 +147,7 @@ SEEDS = (0, 1, 2)
 # machine: 13,991,936 tokens in 3,118 s (~6,300 tokens/s once alone, 4,000-4,500 with
 # another slow test beside it), where ~14 min was measured before; with the fine-tunes the
 # test takes about an hour, more than CI's slow tier can hold (CI timed out at 5,400 s).
-# The tokens/s drop is not yet explained (same loop, XLA on); see docs/text.md.
+# The model step alone slowed as much, keras-hub's GPT-2 too (docs/text.md).
 @pytest.mark.slow
 @pytest.mark.long
 @pytest.mark.timeout(5400)
