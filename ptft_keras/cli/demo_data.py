@@ -1,6 +1,7 @@
 """`ptft demo-data`: write the offline demo data as the folders and tables users have.
 
     ptft demo-data mnist --out data/mnist    # unlabeled/, labeled/ (10 a class), test/
+    ptft demo-data mnist --colour --out data/colour   # the same digits in colour, 32x32
     ptft demo-data sst2 --out data/sst2      # train.csv (string labels), test.csv
     ptft demo-data bert-preset --out models/bert_tiny_random   # a local keras-hub preset
 
@@ -31,8 +32,18 @@ def add_parser(subparsers):
     parser.add_argument("dataset", choices=("mnist", "sst2", "bert-preset"))
     parser.add_argument("--out", required=True, help="folder to write")
     parser.add_argument("--labels-per-class", type=int, default=10, help="mnist: labeled/")
-    parser.add_argument("--size", type=int, default=28, help="mnist: side in pixels")
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=1, help="mnist")
+    parser.add_argument(
+        "--size", type=int, default=None, help="mnist: side in pixels (default 28, colour 32)"
+    )
+    parser.add_argument(
+        "--channels", type=int, choices=(1, 3), default=1, help="mnist: grey (1) or RGB (3)"
+    )
+    parser.add_argument(
+        "--colour",
+        action="store_true",
+        help="mnist: colour digits (a random background and ink colour per image, at a "
+        "random offset; 32x32 unless --size)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--vocab-size", type=int, default=4000, help="bert-preset: WordPiece vocabulary (about)"
@@ -51,17 +62,23 @@ def write_demo_data(args):
 
 
 def _mnist(args):
-    from ptft_keras.data.datasets.mnist import load_mnist
+    from ptft_keras.data.datasets.mnist import colour_digits, load_mnist
     from ptft_keras.data.images import write_image_folder
     from ptft_keras.data.splits import sample_few_labels, split_dataset
 
     images, labels = load_mnist("bundled")
+    side = args.size if args.size is not None else (32 if args.colour else 28)
+    if side < 8 or (args.colour and side < 28):
+        least = 28 if args.colour else 8
+        raise CliError(f"--size must be >= {least}{' with --colour' * args.colour}, got {side}.")
+    if args.colour:  # drawn at their own size on a larger canvas: no resizing below
+        images = colour_digits(images, size=side, seed=args.seed)
     split = split_dataset(images, labels, test_size=2000, seed=args.seed)
     names = [str(d) for d in range(10)]
     few_x, few_y = sample_few_labels(
         split.pool_x, split.pool_y, 10 * args.labels_per_class, seed=args.seed
     )
-    size = None if args.size == 28 else (args.size, args.size)
+    size = None if side == images.shape[1] else (side, side)
     for name, x, y in (
         ("unlabeled", split.pool_x, None),
         ("labeled", few_x, few_y),

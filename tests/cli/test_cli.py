@@ -96,6 +96,9 @@ def test_errors_users_cause_are_named(digits, tmp_path, monkeypatch, capsys):
 
     (tmp_path / "empty").mkdir()
     assert "No images found" in error("pretrain", "image", "--data", "empty", "--out", "r")
+    colour_size = error("demo-data", "mnist", "--colour", "--size", "20", "--out", "d")
+    assert "--size must be >= 28 with --colour, got 20" in colour_size
+    assert not (tmp_path / "d").exists()
     one = tmp_path / "one" / "cat"
     one.mkdir(parents=True)
     os.link(next((digits / "labeled" / "3").iterdir()), one / "a.png")

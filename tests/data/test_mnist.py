@@ -162,3 +162,23 @@ def test_keras_source_mocked(monkeypatch, tmp_path):
     assert images.shape == (10, 28, 28) and labels.shape == (10,)
     np.testing.assert_array_equal(images[:6], train_images)
     np.testing.assert_array_equal(images[6:], fake_digits(4, seed=2)[0])
+
+
+def test_colour_digits_keep_the_digit_in_random_readable_colours():
+    digits = np.zeros((50, 28, 28), np.uint8)
+    digits[:, 10:18, 12:16] = 255  # a bar: the "ink"
+    a = mnist.colour_digits(digits, size=32, seed=1)
+    np.testing.assert_array_equal(a, mnist.colour_digits(digits, size=32, seed=1))
+    assert a.shape == (50, 32, 32, 3) and a.dtype == np.uint8
+    ink = a.reshape(50, -1, 3)[np.arange(50), a.reshape(50, -1, 3).sum(-1).argmax(1)]
+    background = a[:, 0, 0, :].astype(float)  # the corner: never ink
+    assert len({tuple(c) for c in background}) > 40  # a colour per image
+    # the bar's 32 ink pixels stand out from the background in every image
+    differs = (np.abs(a.astype(float) - background[:, None, None, :]).sum(-1) > 60).sum((1, 2))
+    assert (differs == 32).all(), differs
+    assert not np.array_equal(a, mnist.colour_digits(digits, size=32, seed=2))
+    assert ink.shape == (50, 3)
+    with pytest.raises(ValueError, match=r"size must be >= 28, got 20"):
+        mnist.colour_digits(digits, size=20)
+    with pytest.raises(ValueError, match=r"shape \(N, 28, 28\), got \(50, 28, 28, 3\)"):
+        mnist.colour_digits(a[:, :28, :28], size=32)

@@ -185,3 +185,39 @@ def read_idx(path, expected_magic):
             f"{path!r} has {len(data) - header} data bytes; expected {size} for dims {dims}."
         )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def colour_digits(images, size=32, seed=0, min_contrast=0.4):
+    """MNIST digits as colour images: a random background and ink colour per image, at a
+    random offset in a `size` x `size` canvas. The hard case for pretraining: colour
+    varies more between images than shape does, and says nothing about the digit.
+
+    Args:
+      images: uint8 `(N, 28, 28)` grey digits (ink 255 on 0).
+      size: canvas side in pixels (>= 28); the digit sits at a random offset inside.
+      seed: the colours and offsets (the same seed gives the same images).
+      min_contrast: least Euclidean distance between ink and background colours, in
+        units of the RGB cube (0..sqrt(3)), so that every digit stays readable.
+
+    Returns uint8 `(N, size, size, 3)`.
+    """
+    images = np.asarray(images)
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"Expected grey digits of shape (N, 28, 28), got {images.shape}.")
+    if size < IMAGE_SIZE:
+        raise ValueError(f"size must be >= {IMAGE_SIZE}, got {size}.")
+    rng = np.random.default_rng(seed)
+    n = len(images)
+    background = rng.random((n, 3))
+    ink = rng.random((n, 3))
+    while True:  # redraw the ink of pairs too alike to read
+        close = np.linalg.norm(ink - background, axis=1) < min_contrast
+        if not close.any():
+            break
+        ink[close] = rng.random((int(close.sum()), 3))
+    offsets = rng.integers(0, size - IMAGE_SIZE + 1, size=(n, 2))
+    alpha = np.zeros((n, size, size, 1), "float32")
+    for i, (top, left) in enumerate(offsets):
+        alpha[i, top : top + IMAGE_SIZE, left : left + IMAGE_SIZE, 0] = images[i] / 255.0
+    mixed = background[:, None, None, :] * (1 - alpha) + ink[:, None, None, :] * alpha
+    return np.round(255 * mixed).astype("uint8")
