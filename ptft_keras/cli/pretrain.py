@@ -24,7 +24,13 @@ from ptft_keras.training.recipes.arguments import add_recipe_arguments, recipe_f
 from ptft_keras.training.strategies import get_strategy
 
 IMAGE_OBJECTIVES = ("contrastive", "denoising")
-IMAGE_PRETRAIN_FIELDS = ("latent_dim", "pretrain_batch_size", "pretrain_learning_rate")
+IMAGE_PRETRAIN_FIELDS = (
+    "latent_dim",
+    "pretrain_batch_size",
+    "pretrain_learning_rate",
+    "colour_augmentation",
+    "input_normalization",
+)
 TEXT_PRETRAIN_FIELDS = (
     "normalizer",
     "vocab_size",

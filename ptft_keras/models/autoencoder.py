@@ -238,6 +238,8 @@ def build_conv_autoencoder(
     reconstruction_loss=None,
     seed=None,
     contrastive_weight=0.0,
+    colour_augmentation=0.0,
+    input_normalization=False,
     image_spec=None,
 ):
     """Convolutional (denoising) autoencoder for images of any size and channel count.
@@ -254,6 +256,12 @@ def build_conv_autoencoder(
         reconstruction_loss: default from the scaling: `"binary_crossentropy"` for
             `"unit"` images (sigmoid output), `"mse"` for `"standard"` (linear output).
         contrastive_weight: > 0 (needs `latent_dim`) adds the augmentation-aware term.
+        colour_augmentation: 0..1, the colour distortion of the contrastive views
+            (`image_augmentation(colour=...)`; RGB images in [0, 1] only).
+        input_normalization: start the encoder with per-image, per-channel
+            standardisation (`GroupNormalization(groups=-1)`, i.e. instance norm, no
+            learned scale): what is left is where each channel is lighter or darker than
+            its image's mean, not the image's overall colour and brightness.
         image_spec: an `ImageSpec`: the input shape and scaling, stored with the model.
 
     A height or width not divisible by the total stride `2**len(filters)` is zero-padded
@@ -275,6 +283,10 @@ def build_conv_autoencoder(
     # Encoder: (batch, H, W, C) -> (batch, H/stride, W/stride, filters[-1]) [or (batch, latent)]
     images = keras.Input(shape=input_shape, name="images")
     x = images
+    if input_normalization:
+        x = keras.layers.GroupNormalization(
+            groups=-1, center=False, scale=False, name="input_norm"
+        )(x)
     if any(pad):
         x = keras.layers.ZeroPadding2D(((0, pad[0]), (0, pad[1])), name="pad")(x)
     for i, f in enumerate(filters):
@@ -303,6 +315,14 @@ def build_conv_autoencoder(
     if any(pad):
         y = keras.layers.Cropping2D(((0, pad[0]), (0, pad[1])), name="crop")(y)
     decoder = keras.Model(features, y, name="decoder")
+    augmentation = None
+    if colour_augmentation:
+        if input_shape[-1] != 3 or scaling != "unit":
+            raise ValueError(
+                f"colour_augmentation={colour_augmentation} needs RGB images scaled to [0, 1] "
+                f"(channels 3, scaling 'unit'); got shape {input_shape}, scaling {scaling!r}."
+            )
+        augmentation = image_augmentation(colour=colour_augmentation, seed=seed)
     return Autoencoder(
         encoder,
         decoder,
@@ -311,6 +331,7 @@ def build_conv_autoencoder(
         reconstruction_loss,
         seed,
         contrastive_weight=contrastive_weight,
+        augmentation=augmentation,
         image_spec=spec,
         name="conv_autoencoder",
     )

@@ -21,23 +21,46 @@ import keras
 from keras import ops
 
 
-def image_augmentation(rotation=0.04, zoom=0.15, translation=0.12, seed=None):
-    """Random rotation (fraction of a full turn), zoom and shift (fraction of the side).
+def image_augmentation(rotation=0.04, zoom=0.15, translation=0.12, colour=0.0, seed=None):
+    """Random rotation (fraction of a full turn), zoom and shift (fraction of the side),
+    then, with `colour > 0` (RGB images in [0, 1]), random colour changes.
 
     The defaults (about +-14 degrees, +-15% zoom, +-3 px shifts on 28x28) keep every
     MNIST digit recognisable. Active only with `training=True`; the borders fill with 0.
+
+    `colour` (0..1) scales SimCLR's colour distortion (Chen et al. 2020, the strongest
+    single augmentation in their ablation): brightness, contrast and saturation jitter
+    up to `0.8 * colour`, a hue rotation of up to `+-colour / 2` of the colour wheel,
+    greyscale with probability `0.2 * colour`, and inverted values with probability
+    `0.5 * colour`. Two views of one image then differ in colour, so the contrastive
+    term cannot match them by colour and has to match them by shape.
     """
+    if not 0.0 <= colour <= 1.0:
+        raise ValueError(f"`colour` must be in [0, 1], got {colour!r}.")
     seed = 0 if seed is None else seed
-    return keras.Sequential(
-        [
-            keras.layers.RandomRotation(rotation, fill_mode="constant", seed=seed + 1),
-            keras.layers.RandomZoom(zoom, fill_mode="constant", seed=seed + 2),
-            keras.layers.RandomTranslation(
-                translation, translation, fill_mode="constant", seed=seed + 3
+    layers = [
+        keras.layers.RandomRotation(rotation, fill_mode="constant", seed=seed + 1),
+        keras.layers.RandomZoom(zoom, fill_mode="constant", seed=seed + 2),
+        keras.layers.RandomTranslation(
+            translation, translation, fill_mode="constant", seed=seed + 3
+        ),
+    ]
+    if colour:
+        jitter = 0.8 * colour
+        layers += [
+            keras.layers.RandomColorJitter(
+                (0.0, 1.0),
+                brightness_factor=jitter / 2,  # a shift of up to +-0.4 of the value range
+                contrast_factor=jitter,
+                saturation_factor=(max(0.0, 0.5 - jitter / 2), 0.5 + jitter / 2),
+                hue_factor=colour,  # a hue rotation of up to +-colour/2 of the wheel
+                seed=seed + 4,
             ),
-        ],
-        name="augmentation",
-    )
+            keras.layers.RandomGrayscale(0.2 * colour, seed=seed + 5),
+            # a fixed probability: RandomInvert draws it per image from `factor`'s range
+            keras.layers.RandomInvert((0.5 * colour, 0.5 * colour), (0.0, 1.0), seed=seed + 6),
+        ]
+    return keras.Sequential(layers, name="augmentation")
 
 
 def build_projection_head(feature_dim, projection_dim=64, hidden_dim=256, name="projector"):

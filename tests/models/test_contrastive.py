@@ -92,3 +92,48 @@ def test_harness(tmp_path):
     assert loaded.contrastive_weight == 0.7 and loaded.temperature == ae.temperature
     for a, b in zip(loaded.projector.weights, ae.projector.weights, strict=True):
         np.testing.assert_array_equal(ops.convert_to_numpy(a), ops.convert_to_numpy(b))
+
+
+def test_colour_augmentation_changes_colour_per_view_and_stays_in_range():
+    rng = np.random.default_rng(0)
+    x = np.repeat(rng.random((1, 16, 16, 3)).astype("float32"), 8, axis=0)
+    out = ops.convert_to_numpy(
+        image_augmentation(0.0, 0.0, 0.0, colour=1.0, seed=0)(x, training=True)
+    )
+    assert out.shape == x.shape and out.min() >= 0.0 and out.max() <= 1.0
+    means = out.mean(axis=(1, 2))  # (8, 3): each view's average colour
+    assert np.ptp(means, axis=0).max() > 0.2  # the views differ in colour
+    still = ops.convert_to_numpy(image_augmentation(0.0, 0.0, 0.0, seed=0)(x, training=True))
+    np.testing.assert_allclose(still, x, atol=1e-6)  # colour=0: no colour change
+    with pytest.raises(ValueError, match=r"`colour` must be in \[0, 1\], got 1.5"):
+        image_augmentation(colour=1.5)
+
+
+def test_rgb_autoencoder_with_colour_views_and_input_normalization_round_trips(tmp_path):
+    build = lambda: build_conv_autoencoder(
+        input_shape=(16, 16, 3),
+        filters=(4, 8),
+        latent_dim=6,
+        contrastive_weight=1.0,
+        colour_augmentation=0.5,
+        input_normalization=True,
+        seed=3,
+    )
+    x = np.random.default_rng(1).random((4, 16, 16, 3)).astype("float32")
+    ae = run_model_test(build, x, tmp_path, loss="binary_crossentropy")
+    assert ae.encoder.layers[1].name == "input_norm"
+    loaded = keras.models.load_model(os.path.join(tmp_path, f"{ae.name}.keras"))
+    names = [layer.name for layer in loaded.augmentation.layers]
+    assert "random_color_jitter" in names[3] and len(names) == 6
+    # the encoder sees each image standardised: its overall colour does not reach it
+    shifted = np.clip(0.5 * x + 0.25, 0, 1)  # the same pattern, another colour and contrast
+    normalized = lambda images: ops.convert_to_numpy(ae.encoder.get_layer("input_norm")(images))
+    np.testing.assert_allclose(normalized(shifted), normalized(x), atol=0.05)  # eps 1e-3
+    assert np.abs(normalized(x)).max() > 1.0  # standardised, not [0, 1]
+
+
+def test_colour_augmentation_needs_rgb_in_unit_range():
+    with pytest.raises(
+        ValueError, match=r"colour_augmentation=1.0 needs RGB images .* \(28, 28, 1\)"
+    ):
+        build_conv_autoencoder(latent_dim=4, contrastive_weight=1.0, colour_augmentation=1.0)

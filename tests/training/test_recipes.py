@@ -159,3 +159,30 @@ def test_fixmatch_stage_runs_after_fine_tuning_on_grey_images():
     # onto one class (a wrong pseudo-label sign, a diverging rate) scores 0.33.
     held_x, held_y = _toy(10, seed=2)
     assert accuracy(clf, held_x[..., 0], held_y) >= 0.9
+
+
+def test_rgb_images_get_input_normalization_and_colour_views_by_default():
+    from ptft_keras.specs import ImageSpec
+
+    rgb = recipes.build_autoencoder(ImageSpec(16, 16, 3), recipes.ImageRecipe())
+    assert rgb.encoder.layers[1].name == "input_norm"
+    assert any("color_jitter" in layer.name for layer in rgb.augmentation.layers)
+    grey = recipes.build_autoencoder(ImageSpec(16, 16, 1), recipes.ImageRecipe())
+    assert "input_norm" not in [layer.name for layer in grey.encoder.layers]
+    assert not any("color" in layer.name for layer in grey.augmentation.layers)
+    off = recipes.ImageRecipe(colour_augmentation=0.0, input_normalization=False)
+    plain = recipes.build_autoencoder(ImageSpec(16, 16, 3), off)
+    assert "input_norm" not in [layer.name for layer in plain.encoder.layers]
+    assert len(plain.augmentation.layers) == 3  # rotation, zoom, shift
+
+
+def test_optional_recipe_fields_parse_as_their_annotated_type():
+    import argparse
+
+    from ptft_keras.training.recipes.arguments import add_recipe_arguments, recipe_from_args
+
+    parser = add_recipe_arguments(argparse.ArgumentParser(), recipes.ImageRecipe())
+    args = parser.parse_args(["--colour-augmentation", "0.5", "--no-input-normalization"])
+    recipe = recipe_from_args(recipes.ImageRecipe, args)
+    assert recipe.colour_augmentation == 0.5 and recipe.input_normalization is False
+    assert recipe_from_args(recipes.ImageRecipe, parser.parse_args([])).colour_augmentation is None

@@ -9,6 +9,7 @@ dataclass is a flag everywhere at once.
 """
 
 import dataclasses
+import typing
 
 
 def _flag(name):
@@ -22,16 +23,24 @@ def add_recipe_arguments(parser, recipe, only=None):
         if only is not None and field.name not in only:
             continue
         default = getattr(recipe, field.name)
-        kind = type(default) if default is not None else int
+        kind = type(default) if default is not None else _optional_type(field)
+        shown = "set from the data (the recipe's docs)" if default is None else default
         if kind is bool:
             group.add_argument(
-                _flag(field.name), default=default, action=argparse_boolean(), help="(flag)"
-            )
+                _flag(field.name), default=default, action=argparse_boolean(),
+                help=f"(flag) default {shown}",
+            )  # fmt: skip
         else:
             group.add_argument(
-                _flag(field.name), type=kind, default=default, help=f"default {default}"
+                _flag(field.name), type=kind, default=default, help=f"default {shown}"
             )
     return parser
+
+
+def _optional_type(field):
+    """`float` for a field annotated `float | None` (int when the annotation says nothing)."""
+    kinds = [k for k in typing.get_args(field.type) if k is not type(None)]
+    return kinds[0] if len(kinds) == 1 else int
 
 
 def argparse_boolean():

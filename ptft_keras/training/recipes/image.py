@@ -59,6 +59,9 @@ class ImageRecipe:
     latent_dim: int = 64  # a compact linear code: frozen, it classifies far better than
     # a random encoder's; the 7x7x64 feature map is as good random as trained (MNIST)
     contrastive_weight: float = 1.0  # 0: the plain denoising autoencoder
+    colour_augmentation: float | None = None  # None: 0.3 for RGB images in [0, 1], else 0
+    input_normalization: bool | None = None  # None: on for RGB images, off for grey
+    # (both measured on colour digits, docs/images.md#colour-images; grey is unchanged)
     pretrain_epochs: int = 30
     pretrain_batch_size: int = 128
     pretrain_learning_rate: float = 1e-3
@@ -86,6 +89,19 @@ class ImageRecipe:
             raise ValueError(
                 f"semi_supervised must be one of {SEMI_SUPERVISED}, got {self.semi_supervised!r}."
             )
+
+    def colour_for(self, image_spec):
+        """The contrastive views' colour distortion for images of `image_spec`."""
+        if self.colour_augmentation is not None:
+            return self.colour_augmentation
+        rgb = image_spec is not None and image_spec.channels == 3
+        return 0.3 if rgb and image_spec.scaling == "unit" and self.contrastive_weight else 0.0
+
+    def normalize_for(self, image_spec):
+        """Whether the encoder standardises each image per channel (RGB by default)."""
+        if self.input_normalization is not None:
+            return self.input_normalization
+        return image_spec is not None and image_spec.channels == 3
 
     def shift_for(self, image_shape):
         if self.max_shift is not None:
@@ -115,6 +131,8 @@ def build_autoencoder(image_spec, recipe=None, seed=0, strategy=None):
             latent_dim=recipe.latent_dim or None,
             latent_activation=None,
             contrastive_weight=recipe.contrastive_weight,
+            colour_augmentation=recipe.colour_for(image_spec),
+            input_normalization=recipe.normalize_for(image_spec),
             seed=seed,
             image_spec=image_spec,
         )
