@@ -43,13 +43,21 @@ def test_bad_budget_is_a_usage_error(capsys):
     assert "--budgets" in capsys.readouterr().err
 
 
-def test_label_draws_smoke_pairs_every_draw(capsys):
-    results = mnist_label_draws.main(["--smoke", "--max-shifts", "2,0"])
-    assert sorted(results) == [
-        (100, 0, "pretrained"),
-        (100, 0, "scratch"),
-        (100, 2, "pretrained"),
-        (100, 2, "scratch"),
-    ]
+def test_label_draws_smoke_pairs_every_draw_and_stage(capsys):
+    results = mnist_label_draws.main(["--smoke", "--max-shifts", "2,0", "--budgets", "10"])
+    stages = ("frozen encoder", "fine-tune")
+    assert sorted(results) == sorted(
+        (10, shift, stage, init)
+        for shift in (0, 2)
+        for stage in stages
+        for init in ("pretrained", "scratch")
+    )
     assert all(len(accs) == 2 for accs in results.values())  # --smoke: 2 draws
-    assert "paired difference" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "paired difference" in printed and "1-NN on pretrained features: digit" in printed
+
+
+def test_label_draws_colour_smoke_runs_fixmatch_on_rgb(capsys):
+    results = mnist_label_draws.main(["--smoke", "--colour", "--budgets", "10", "--fixmatch"])
+    assert {key[2] for key in results} == {"frozen encoder", "fine-tune", "+ FixMatch"}
+    assert "1-NN on pretrained features: digit" in capsys.readouterr().out
