@@ -5,7 +5,7 @@
     ptft finetune PRETRAINED_RUN --data LABELED --out RUN [--unlabeled PATH] [--method ...]
     ptft evaluate RUN --data LABELED          # prints "accuracy 0.xxxx" last
     ptft export RUN --out DIR                 # SavedModel, raw inputs
-    ptft predict RUN INPUTS...                # image files or text lines -> label
+    ptft predict RUN INPUTS... | --file PATH  # image files, or texts -> label
     ptft demo-data mnist|sst2 --out DIR       # the offline demo data as folders / tables
 
 keras-hub backbones (a preset name, or a local directory from keras-hub's save_to_preset):
@@ -23,7 +23,6 @@ without the named column, images of the wrong size for the model, ...) prints
 traceback instead.
 """
 
-import argparse
 import os
 import sys
 
@@ -38,16 +37,17 @@ USER_ERRORS = (
 
 def build_parser():
     from ptft_keras.cli import demo_data, finetune, pretrain, serve
+    from ptft_keras.cli.arguments import PtftParser
     from ptft_keras.training.strategies import STRATEGY_NAMES
 
-    parser = argparse.ArgumentParser(
+    parser = PtftParser(
         prog="ptft",
         description="Pre-train on unlabeled data, fine-tune with few labels, evaluate, "
         "export and predict: images (folders) and text (corpora and tables).",
         epilog="Run `ptft COMMAND --help` for a command's options. Guide: docs/cli.md",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    train = argparse.ArgumentParser(add_help=False)  # shared by pretrain and finetune
+    train = PtftParser(add_help=False)  # shared by pretrain and finetune
     train.add_argument("--out", required=True, help="run directory to write")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
@@ -62,7 +62,7 @@ def build_parser():
         action="store_true",
         help="continue an interrupted --out run from its last epoch",
     )
-    io = argparse.ArgumentParser(add_help=False)  # shared by evaluate and predict
+    io = PtftParser(add_help=False)  # shared by evaluate and predict
     io.add_argument("--text-column", default=None, help="default: the fine-tune's")
     io.add_argument(
         "--resize",
@@ -88,8 +88,10 @@ def main(argv=None):
     command = getattr(args, "run_command", None) or args.run
     try:
         return command(args)
-    except (CliError, *USER_ERRORS) as error:
+    except BaseException as error:  # a failed step leaves no empty run directory behind
         discard_unstarted_runs()
+        if not isinstance(error, (CliError, *USER_ERRORS)):
+            raise
         if os.environ.get("PTFT_DEBUG"):
             raise
         print(f"ptft: error: {error}", file=sys.stderr)

@@ -2,12 +2,14 @@
 
 import os
 
+import keras
 import numpy as np
 
 from ptft_keras.cli.runs import CliError
 from ptft_keras.data import images as image_data
 from ptft_keras.data.text import TABLE_FORMATS, corpus_dataset, read_table
 from ptft_keras.specs import LabelMap
+from ptft_keras.training.recipes import text as text_recipe
 
 
 def is_table(path):
@@ -90,6 +92,36 @@ def corpus_documents(path, text_column=None):
         texts = list(read_table(path, text_column, require_labels=False).texts)
         return tf.data.Dataset.from_tensor_slices(texts)
     return corpus_dataset(path)
+
+
+def predict_probabilities(model, inputs, tokenizer=None, batch_size=256):
+    """Softmax probabilities for image arrays or text strings."""
+    if tokenizer is not None:
+        ids = text_recipe.encode_texts(tokenizer, inputs, model.sequence_length)
+        inputs = text_recipe.model_inputs(ids)
+    logits = model.predict(inputs, batch_size=batch_size, verbose=0)
+    return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+
+
+ONE_CLASS_CHECKED = 2000  # training examples predicted after a fine-tune (the first ones)
+
+
+def warn_if_one_class(model, inputs, tokenizer=None, log=print):
+    """Say so when the fine-tuned model predicts one class for every training example (it
+    learned the majority share, nothing more): the class, and what to try. Returns the
+    class name, or None."""
+    probabilities = predict_probabilities(model, inputs[:ONE_CLASS_CHECKED], tokenizer)
+    predicted = np.unique(probabilities.argmax(axis=1))
+    if len(predicted) > 1:
+        return None
+    name = model.label_names[int(predicted[0])]
+    log(
+        f"warning: the fine-tuned model predicts {name!r} for every one of the "
+        f"{len(probabilities)} training examples checked: it learned the most common class, "
+        f"not the task. Try another --method (auto or full), a higher learning rate, more "
+        f"epochs, or more pretraining."
+    )
+    return name
 
 
 def accuracy_report(labels, predictions, label_map):

@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from ptft_keras.cli.runs import CliError
+from ptft_keras.training.recipes.arguments import positive_int
 
 
 def add_parser(subparsers):
@@ -31,9 +32,12 @@ def add_parser(subparsers):
     )
     parser.add_argument("dataset", choices=("mnist", "sst2", "bert-preset"))
     parser.add_argument("--out", required=True, help="folder to write")
-    parser.add_argument("--labels-per-class", type=int, default=10, help="mnist: labeled/")
+    parser.add_argument("--labels-per-class", type=positive_int, default=10, help="mnist: labeled/")
     parser.add_argument(
-        "--size", type=int, default=None, help="mnist: side in pixels (default 28, colour 32)"
+        "--size",
+        type=positive_int,
+        default=None,
+        help="mnist: side in pixels (default 28, colour 32)",
     )
     parser.add_argument(
         "--channels", type=int, choices=(1, 3), default=1, help="mnist: grey (1) or RGB (3)"
@@ -46,7 +50,10 @@ def add_parser(subparsers):
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--vocab-size", type=int, default=4000, help="bert-preset: WordPiece vocabulary (about)"
+        "--vocab-size",
+        type=positive_int,
+        default=4000,
+        help="bert-preset: WordPiece vocabulary (about)",
     )
     parser.set_defaults(run=write_demo_data)
 

@@ -4,6 +4,7 @@ import dataclasses
 import os
 
 import keras
+import numpy as np
 
 from ptft_keras.cli import data as cli_data
 from ptft_keras.cli.runs import (
@@ -23,7 +24,11 @@ from ptft_keras.peft import lora
 from ptft_keras.training import methods
 from ptft_keras.training.recipes import image as image_recipe
 from ptft_keras.training.recipes import text as text_recipe
-from ptft_keras.training.recipes.arguments import add_recipe_arguments, recipe_from_args
+from ptft_keras.training.recipes.arguments import (
+    add_recipe_arguments,
+    positive_int,
+    recipe_from_args,
+)
 from ptft_keras.training.semi_supervised import uda
 from ptft_keras.training.strategies import get_strategy
 
@@ -56,7 +61,7 @@ TEXT_FIELDS = (
     "uda_threshold",
     "uda_lr",
 )
-FEW_LABELS = 5000  # text: up to this many labels, the recipe's few-label epochs (20), else 3
+METHOD_EPOCHS = 40  # images, --method other than auto, without --epochs
 
 
 def add_parser(subparsers, common):
@@ -95,16 +100,20 @@ def add_parser(subparsers, common):
     parser.add_argument("--scratch", action="store_true", help="random encoder, same model")
     parser.add_argument(
         "--labels-per-class",
-        type=int,
+        type=positive_int,
         default=None,
         help="use N labeled examples a class, drawn with --seed (few-label experiments)",
     )
     parser.add_argument("--text-column", default=None)
     parser.add_argument("--label-column", default=None)
     parser.add_argument(
-        "--epochs", type=int, default=None, help="text, and --method other than auto for images"
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="text, and --method other than auto for images (where --method auto runs "
+        "the recipe's --probe-steps and --finetune-steps)",
     )
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--skip-corrupt", action="store_true")
     add_recipe_arguments(parser, image_recipe.ImageRecipe(), only=IMAGE_FIELDS)
     add_recipe_arguments(parser, text_recipe.TextRecipe(), only=TEXT_FIELDS)
@@ -143,6 +152,7 @@ def finetune(args):
         )
     if semi != "none" and args.unlabeled is None:
         raise CliError(f"--semi-supervised {semi} needs --unlabeled (the unlabeled pool).")
+    _check_flags_apply(args, modality)
     out, config = prepare_run(args.out, args, "finetune", modality)
     keras.utils.set_random_seed(args.seed)
     strategy = get_strategy(args.strategy)
@@ -150,7 +160,8 @@ def finetune(args):
     if pretrained is not None:
         config["pretrained"] = os.path.abspath(args.pretrained_run)
     run = _finetune_images if modality == "image" else _finetune_text
-    model = run(args, out, config, pretrained, semi, strategy)
+    model, inputs, tokenizer = run(args, out, config, pretrained, semi, strategy)
+    cli_data.warn_if_one_class(model, inputs, tokenizer)
     model.save(os.path.join(out, "model.keras"))
     if args.method == "lora":
         path = os.path.join(out, "lora.npz")
@@ -180,7 +191,9 @@ def _finetune_images(args, out, config, pretrained, semi, strategy):
     )
     if args.method != "auto":
         fit_kwargs = dict(x=x, y=y, batch_size=args.batch_size, verbose=0)
-        return _fit_method(model, args, fit_kwargs, args.epochs or 40, 1e-3, out, strategy)
+        config["epochs"] = args.epochs or METHOD_EPOCHS
+        model = _fit_method(model, args, fit_kwargs, config["epochs"], 1e-3, out, strategy)
+        return model, x, None
     unlabeled = None
     if semi != "none":
         pool = image_data.scan_image_folder(args.unlabeled, labeled=False, log=print)
@@ -196,7 +209,7 @@ def _finetune_images(args, out, config, pretrained, semi, strategy):
         callbacks=lambda phase: phase_callbacks(out, phase),
         on_stage=lambda name, m: print(f"stage done: {name}", flush=True),
     )
-    return model
+    return model, x, None
 
 
 def _finetune_text(args, out, config, pretrained, semi, strategy):
@@ -216,7 +229,8 @@ def _finetune_text(args, out, config, pretrained, semi, strategy):
         lm = text_recipe.build_language_model(tokenizer.vocabulary_size(), recipe, args.seed)
     save_tokenizer(tokenizer, os.path.join(out, "tokenizer"))
     ids = text_recipe.encode_texts(tokenizer, texts, recipe.seq_len)
-    epochs = args.epochs or (recipe.few_epochs if len(ids) <= FEW_LABELS else recipe.all_epochs)
+    epochs = args.epochs or recipe.finetune_epochs(len(ids))
+    config["epochs"] = epochs  # what runs (--epochs, or the recipe's default for the data)
     print(
         f"fine-tuning on {len(ids)} labeled texts, {len(label_map)} classes, {epochs} epochs",
         flush=True,
@@ -229,7 +243,8 @@ def _finetune_text(args, out, config, pretrained, semi, strategy):
         data = make_text_dataset(ids, y, recipe.batch_size, shuffle=True, seed=args.seed)
         steps = max(1, -(-len(ids) // recipe.batch_size))  # bucketed: fix the steps
         fit_kwargs = dict(x=data.repeat(), steps_per_epoch=steps, verbose=0)
-        return _fit_method(model, args, fit_kwargs, epochs, recipe.lr, out, strategy)
+        model = _fit_method(model, args, fit_kwargs, epochs, recipe.lr, out, strategy)
+        return model, texts, tokenizer
     callbacks = phase_callbacks(out, "finetune")
     text_recipe.finetune_text_classifier(
         model, ids, y, recipe, epochs, pretrained_weights, args.seed, strategy, callbacks
@@ -240,7 +255,7 @@ def _finetune_text(args, out, config, pretrained, semi, strategy):
         unlabeled = text_recipe.encode_texts(tokenizer, texts, recipe.seq_len)
         callbacks = phase_callbacks(out, "uda")
         uda(model, ids, y, unlabeled, recipe, args.seed, strategy, callbacks)
-    return model
+    return model, texts, tokenizer
 
 
 def _fit_method(model, args, fit_kwargs, epochs, learning_rate, out, strategy):
@@ -257,6 +272,28 @@ def _fit_method(model, args, fit_kwargs, epochs, learning_rate, out, strategy):
     return plan.model
 
 
+def _check_flags_apply(args, modality):
+    """Refuse flags that this modality and method would ignore (a silent misreading)."""
+    image = modality == "image"
+    if image and args.method == "auto" and args.epochs is not None:
+        raise CliError(
+            "--epochs applies to --method other than auto for images; --method auto runs the "
+            "recipe's stages: set --probe-steps, --finetune-steps or --fixmatch-steps instead."
+        )
+    ignored = TEXT_FIELDS if image else IMAGE_FIELDS
+    if image and args.method != "auto":  # --epochs and a fixed rate (_finetune_images)
+        ignored = ignored + IMAGE_FIELDS
+    defaults = {**vars(image_recipe.ImageRecipe()), **vars(text_recipe.TextRecipe())}
+    given = [f"--{f.replace('_', '-')}" for f in ignored if getattr(args, f) != defaults[f]]
+    if given:
+        raise CliError(
+            f"{', '.join(given)}: not used by {'an image' if image else 'a text'} run with "
+            f"--method {args.method}"
+            + (" (the image recipe's stages run with --method auto only)" if image else "")
+            + f"; leave {'them' if len(given) > 1 else 'it'} out."
+        )
+
+
 def _is_hub_run(run):
     return run is not None and read_config(run, kind="pretrain").get("backbone") is not None
 
@@ -264,5 +301,15 @@ def _is_hub_run(run):
 def _sample(x, y, label_map, args):
     if args.labels_per_class is None:
         return x, y
+    counts = np.bincount(y, minlength=len(label_map))
+    short = [
+        (label_map.names[c], int(n)) for c, n in enumerate(counts) if n < args.labels_per_class
+    ]
+    if short:
+        listed = ", ".join(f"{name!r} has {n}" for name, n in short)
+        raise CliError(
+            f"--labels-per-class {args.labels_per_class} is more than some classes hold "
+            f"({listed}); use at most {int(counts.min())}."
+        )
     budget = args.labels_per_class * len(label_map)
     return sample_few_labels(x, y, budget, num_classes=len(label_map), seed=args.seed)

@@ -136,7 +136,7 @@ def finetune_hub(args, sample):
         text_recipe.TextRecipe, args, batch_size=args.batch_size, semi_supervised="none"
     )
     method = "full" if args.method == "auto" else args.method
-    epochs = args.epochs or (recipe.few_epochs if len(y) <= 5000 else recipe.all_epochs)
+    epochs = args.epochs or recipe.finetune_epochs(len(y))
     with strategy.scope():
         backbone = hub_backbone(preset)
         length = min(SEQUENCE_LENGTH, backbone.max_sequence_length)
@@ -163,6 +163,7 @@ def finetune_hub(args, sample):
             verbose=0,
             shuffle=False,  # the pipeline shuffles
         )
+    cli_data.warn_if_one_class(model, np.asarray(texts, dtype=str))
     if method == "lora":
         save_hub_lora(model, out)  # backbone.lora.h5, head.weights.h5, lora.json
         saved = "backbone.lora.h5, head.weights.h5, lora.json"
@@ -176,6 +177,7 @@ def finetune_hub(args, sample):
         data=fingerprint(args.data),
         backbone=preset,
         sequence_length=length,
+        epochs=epochs,
         text_column=table.text_column,
         label_column=table.label_column,
     )

@@ -20,7 +20,12 @@ from ptft_keras.data import images as image_data
 from ptft_keras.training import plots
 from ptft_keras.training.recipes import image as image_recipe
 from ptft_keras.training.recipes import text as text_recipe
-from ptft_keras.training.recipes.arguments import add_recipe_arguments, recipe_from_args
+from ptft_keras.training.recipes.arguments import (
+    add_recipe_arguments,
+    positive_float,
+    positive_int,
+    recipe_from_args,
+)
 from ptft_keras.training.strategies import get_strategy
 
 IMAGE_OBJECTIVES = ("contrastive", "denoising")
@@ -71,7 +76,9 @@ def add_parsers(subparsers, common):
         default="contrastive",
         help="contrastive = denoising + a contrastive term (default: best measured)",
     )
-    image.add_argument("--epochs", type=int, default=None, help="default: the recipe's (30)")
+    image.add_argument(
+        "--epochs", type=positive_int, default=None, help="default: the recipe's (30)"
+    )
     image.add_argument("--image-size", default=None, help="HxW, e.g. 32x32 (default: most common)")
     image.add_argument("--channels", type=int, choices=(1, 3), default=None)
     image.add_argument("--scaling", choices=("unit", "standard"), default="unit")
@@ -108,13 +115,13 @@ def add_parsers(subparsers, common):
     budget = text.add_mutually_exclusive_group()
     budget.add_argument(
         "--tokens",
-        type=int,
+        type=positive_int,
         default=None,
         help=f"stop after N training tokens (default {text_recipe.TextRecipe.pretrain_tokens:,})",
     )
-    budget.add_argument("--steps", type=int, default=None, help="stop after N steps")
-    budget.add_argument("--minutes", type=float, default=None, help="stop after M minutes")
-    text.add_argument("--max-documents", type=int, default=None, help="read at most N")
+    budget.add_argument("--steps", type=positive_int, default=None, help="stop after N steps")
+    budget.add_argument("--minutes", type=positive_float, default=None, help="stop after M minutes")
+    text.add_argument("--max-documents", type=positive_int, default=None, help="read at most N")
     add_recipe_arguments(text, text_recipe.TextRecipe(), only=TEXT_PRETRAIN_FIELDS)
     for action in text._actions:  # a trained keras-hub model continues at a gentler rate
         if action.dest == "pretrain_lr":
@@ -139,7 +146,12 @@ def pretrain_image(args):
         contrastive_weight=1.0 if args.objective == "contrastive" else 0.0,
         pretrain_epochs=args.epochs or image_recipe.ImageRecipe.pretrain_epochs,
     )
-    config.update(data=fingerprint(args.data), image_spec=spec.to_config(), images=len(folder))
+    config.update(
+        data=fingerprint(args.data),
+        image_spec=spec.to_config(),
+        images=len(folder),
+        epochs=recipe.pretrain_epochs,  # what runs (--epochs, or the recipe's default)
+    )
     autoencoder = image_recipe.build_autoencoder(spec, recipe, seed=args.seed, strategy=strategy)
     start = completed_epochs(out, "pretrain") if args.resume else 0
     print(
@@ -244,11 +256,10 @@ def pretrain_text(args):
     finish(out, config, **summary, tokens=last.get("tokens"), objective=args.objective)
     before = summary.get("held_out_loss_before")
     change = f"{before:.4f} -> " if before is not None else ""
-    print(
-        f"wrote {saved}; final loss {last.get('loss')}, held-out loss "
-        f"{change}{last.get('val_loss')}",
-        flush=True,
-    )
+    held_out = f"{change}{last.get('val_loss')}"
+    if last.get("val_loss") is None:  # e.g. a few short held-out documents
+        held_out = f"not measured ({held} held-out documents fill no row of {length} tokens)"
+    print(f"wrote {saved}; final loss {last.get('loss')}, held-out loss {held_out}", flush=True)
     return 0
 
 

@@ -19,8 +19,10 @@ tokenizer/ (`save_text_lm` / `load_text_lm`); `ptft finetune RUN` and the exampl
 `--load-lm` read it.
 
 An existing RUN is refused unless `--overwrite` (it is deleted first, if it is a run
-directory or empty) or `--resume` (the same command and arguments; training continues
-from the last completed epoch of the phase it was in).
+directory or empty) or `--resume` (the same command and arguments, paths compared as
+absolute paths; training continues from the last completed epoch of the phase it was in).
+RUN may never be, hold or sit inside an input of the same command (`--data`,
+`--unlabeled`, the pretrained run, a local `--backbone`): `--overwrite` cannot delete them.
 """
 
 import datetime
@@ -43,6 +45,8 @@ LM_FILE, BACKWARD_LM_FILE, TOKENIZER = "lm.keras", "lm_backward.keras", "tokeniz
 METRICS = "metrics.jsonl"
 # Arguments that may differ between a run and its --resume.
 RESUME_FREE = ("resume", "overwrite", "strategy", "verbose")
+# Arguments that name input paths (recorded and compared as absolute paths).
+INPUTS = ("data", "unlabeled", "pretrained_run", "backbone")
 
 
 CREATED = []  # run directories this process created (removed again if a step fails early)
@@ -55,20 +59,23 @@ class CliError(Exception):
 def prepare_run(out, args, kind, modality):
     """Create (or reopen with --resume) the run directory `out`; write its config.json."""
     out = os.path.abspath(out)
+    arguments = _absolute_paths({k: v for k, v in sorted(vars(args).items()) if not callable(v)})
+    _check_out_is_not_an_input(out, {k: arguments.get(k) for k in INPUTS})
     config = {
         "kind": kind,
         "modality": modality,
-        "args": {k: v for k, v in sorted(vars(args).items()) if not callable(v)},
+        "args": arguments,
         "versions": versions(),
         "started": _now(),
     }
     if os.path.exists(out):
         if getattr(args, "resume", False):
             previous = read_config(out)
+            before = _absolute_paths(previous["args"])  # also runs from older versions
             changed = {
-                k: (previous["args"].get(k), v)
+                k: (before.get(k), v)
                 for k, v in config["args"].items()
-                if k not in RESUME_FREE and previous["args"].get(k) != v
+                if k not in RESUME_FREE and before.get(k) != v
             }
             if previous["kind"] != kind or changed:
                 raise CliError(
@@ -93,6 +100,36 @@ def prepare_run(out, args, kind, modality):
     os.makedirs(out, exist_ok=True)
     write_config(out, config)
     return out, config
+
+
+def _absolute_paths(arguments):
+    """`arguments` with --out and the input paths that exist as absolute paths (a keras-hub
+    preset name stays a name), so `runs/x` and `/home/me/runs/x` are the same argument."""
+    arguments = dict(arguments)
+    for name in (*INPUTS, "out"):
+        value = arguments.get(name)
+        if isinstance(value, str) and (name == "out" or os.path.exists(value)):
+            arguments[name] = os.path.abspath(value)
+    return arguments
+
+
+def _check_out_is_not_an_input(out, inputs):
+    """Refuse an --out that is, holds or sits inside one of the command's input paths."""
+    real_out = os.path.realpath(out)
+    for name, path in inputs.items():
+        if not isinstance(path, str) or not os.path.exists(path):
+            continue
+        real = os.path.realpath(path)
+        if real == real_out or _inside(real, real_out) or _inside(real_out, real):
+            flag = "PRETRAINED_RUN" if name == "pretrained_run" else f"--{name}"
+            raise CliError(
+                f"--out {out} overlaps {flag} {path}: a run directory must be separate from "
+                f"the command's inputs (--overwrite would delete them); choose another --out."
+            )
+
+
+def _inside(path, folder):
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def discard_unstarted_runs():

@@ -7,12 +7,13 @@ import keras
 import numpy as np
 
 from ptft_keras.cli import data as cli_data
+from ptft_keras.cli.data import predict_probabilities
 from ptft_keras.cli.runs import CliError, append_metrics, read_config
 from ptft_keras.data import images as image_data
 from ptft_keras.data.tokenizer import load_tokenizer
 from ptft_keras.specs import LabelMap
 from ptft_keras.training import plots
-from ptft_keras.training.recipes import text as text_recipe
+from ptft_keras.training.recipes.arguments import positive_float
 
 
 def add_parsers(subparsers, common_io):
@@ -27,6 +28,9 @@ def add_parsers(subparsers, common_io):
     evaluate.add_argument("--data", required=True, help="labeled folder or table")
     evaluate.add_argument("--out", default=None, help="default: RUN/evaluation")
     evaluate.add_argument("--label-column", default=None, help="default: the fine-tune's")
+    evaluate.add_argument(
+        "--overwrite", action="store_true", help="replace the results of an earlier evaluate"
+    )
     evaluate.set_defaults(run_command=run_evaluate)
 
     export = subparsers.add_parser(
@@ -50,7 +54,7 @@ def add_parsers(subparsers, common_io):
     )
     export.add_argument(
         "--tolerance",
-        type=float,
+        type=positive_float,
         default=None,
         help="tflite / onnx: max probability difference from the Keras model at the export "
         "check (default: float32 1e-4, float16 1e-2, int8 0.1)",
@@ -63,10 +67,18 @@ def add_parsers(subparsers, common_io):
         parents=[common_io],
         help="labels for image files or text lines",
         description="Print `label<TAB>probability<TAB>input` for each input: image files "
-        "for an image run, text lines for a text run (`-` reads lines from stdin).",
+        "for an image run; for a text run each argument is a text, and --file PATH reads "
+        "one text a line from a file (`--file -`: stdin). An argument that names an existing "
+        "file is refused for a text run, so a path is never classified as a sentence.",
     )
     predict.add_argument("run", help="a `ptft finetune` run directory")
-    predict.add_argument("inputs", nargs="+", help="image files, or texts ('-': stdin lines)")
+    predict.add_argument("inputs", nargs="*", help="image files, or texts")
+    predict.add_argument(
+        "--file",
+        default=None,
+        metavar="PATH",
+        help="text runs: classify each line of PATH ('-': standard input)",
+    )
     predict.set_defaults(run_command=run_predict)
 
 
@@ -82,15 +94,6 @@ def load_run(run):
     if config["modality"] == "text":
         tokenizer = load_tokenizer(os.path.join(run, "tokenizer"))
     return config, model, tokenizer
-
-
-def predict_probabilities(model, inputs, tokenizer=None, batch_size=256):
-    """Softmax probabilities for image arrays or text strings."""
-    if tokenizer is not None:
-        ids = text_recipe.encode_texts(tokenizer, inputs, model.sequence_length)
-        inputs = text_recipe.model_inputs(ids)
-    logits = model.predict(inputs, batch_size=batch_size, verbose=0)
-    return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
 
 
 def run_evaluate(args):
@@ -109,13 +112,19 @@ def run_evaluate(args):
     predictions = predict_probabilities(model, x, tokenizer).argmax(axis=1)
     report = cli_data.accuracy_report(y, predictions, label_map)
     out = args.out or os.path.join(args.run, "evaluation")
+    results = os.path.join(out, "metrics.json")
+    if os.path.exists(results) and not args.overwrite:
+        raise CliError(
+            f"{results} exists (an earlier evaluate); pass --overwrite to replace it or "
+            f"choose another --out."
+        )
     os.makedirs(out, exist_ok=True)
     matrix = plots.confusion_matrix(y, predictions, len(label_map))
     png = plots.confusion_matrix_plot(
         matrix, label_map.names, os.path.join(out, "confusion_matrix.png")
     )
     report.update(data=os.path.abspath(args.data), examples=len(y), confusion=matrix.tolist())
-    with open(os.path.join(out, "metrics.json"), "w") as f:
+    with open(results, "w") as f:
         json.dump(report, f, indent=2)
     append_metrics(
         args.run, {"phase": "evaluate", "data": report["data"], "accuracy": report["accuracy"]}
@@ -126,7 +135,7 @@ def run_evaluate(args):
         print(
             f"{name:<{width}}  {row['precision']:9.4f}  {row['recall']:6.4f}  {row['support']:7d}"
         )
-    print(f"wrote {png} and {os.path.join(out, 'metrics.json')}")
+    print(f"wrote {png} and {results}")
     print(f"accuracy {report['accuracy']:.4f}", flush=True)
     return 0
 
@@ -142,6 +151,8 @@ def run_export(args):
             f"--format {args.format} is not supported for keras-hub runs ({config['backbone']}): "
             "their tokenizer and preprocessor stay TensorFlow graphs; use --format savedmodel"
         )
+    if os.path.exists(args.out) and not args.overwrite:  # before the model loads
+        raise CliError(f"--out {args.out} exists; pass --overwrite to replace an earlier export.")
     config, model, tokenizer = load_run(args.run)
     if args.format != "savedmodel":
         return run_portable_export(args, config, model, tokenizer)
@@ -187,26 +198,49 @@ def run_portable_export(args, config, model, tokenizer):
     return 0
 
 
+def _texts_to_predict(args):
+    """The texts of `ptft predict TEXT_RUN`: the arguments as written, or --file's lines."""
+    if args.file is not None and args.inputs:
+        raise CliError("pass texts as arguments or --file PATH, not both.")
+    if args.file is None:
+        if not args.inputs:
+            raise CliError("pass the texts to classify, or --file PATH (one text a line).")
+        for text in args.inputs:
+            if text == "-" or os.path.isfile(text):
+                raise CliError(
+                    f"{text!r} {'is a file' if text != '-' else 'means standard input'}; "
+                    f"a text run classifies its arguments as texts: to classify the lines of "
+                    f"a file use --file {text}."
+                )
+        return list(args.inputs)
+    if args.file == "-":
+        import sys
+
+        return [line.rstrip("\n") for line in sys.stdin]
+    cli_data.check_exists(args.file, "--file")
+    with open(args.file, encoding="utf-8", errors="replace") as f:
+        return [line.rstrip("\n") for line in f]
+
+
 def run_predict(args):
-    config, model, tokenizer = load_run(args.run)
+    config = read_config(args.run, kind="finetune")
     if config["modality"] == "image":
+        if args.file is not None or not args.inputs:
+            raise CliError("an image run predicts image files: pass their paths (no --file).")
         for path in args.inputs:
             cli_data.check_exists(path, "input")
-        folder = image_data.image_files(args.inputs)
-        x = image_data.load_images(folder, model.image_spec, "resize" if args.resize else "error")[
-            0
-        ]
+        sources = args.inputs
     else:
-        texts = args.inputs
-        if texts == ["-"]:
-            import sys
-
-            texts = [line.rstrip("\n") for line in sys.stdin]
-        x = np.array(texts, dtype=object)
+        sources = _texts_to_predict(args)
+    config, model, tokenizer = load_run(args.run)
+    if config["modality"] == "image":
+        folder = image_data.image_files(args.inputs)
+        resize = "resize" if args.resize else "error"
+        x = image_data.load_images(folder, model.image_spec, resize)[0]
+    else:
+        x = np.array(sources, dtype=object)
     probabilities = predict_probabilities(model, x, tokenizer)
-    for source, row in zip(
-        args.inputs if config["modality"] == "image" else x, probabilities, strict=True
-    ):
+    for source, row in zip(sources, probabilities, strict=True):
         best = int(row.argmax())
         print(f"{model.label_names[best]}\t{row[best]:.4f}\t{source}")
     return 0

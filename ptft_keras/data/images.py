@@ -7,7 +7,9 @@
 
 Sources:
 - a folder of class sub-folders (`photos/cat/*.png`, `photos/dog/*.jpg`): the sub-folder
-  names, sorted, are the label names (as `keras.utils.image_dataset_from_directory`);
+  names, sorted, are the label names (as `keras.utils.image_dataset_from_directory`); a
+  class folder without images is an error that names it (a class silently dropped would
+  change what the model predicts); hidden folders (`.ipynb_checkpoints`) are not classes;
 - a folder of unlabeled images, searched recursively;
 - numpy arrays `(N, H, W)` or `(N, H, W, C)`, uint8 (0-255) or float (already 0-1):
   `images_from_arrays`;
@@ -98,7 +100,14 @@ def scan_image_folder(directory, labeled=None, skip_corrupt=False, log=None):
                 f"{directory!r} holds image files ({top_images[0]!r}, ...) beside class "
                 f"sub-folders; a labeled folder holds only class sub-folders."
             )
+        subdirs = [c for c in subdirs if not c.startswith(".")]  # .ipynb_checkpoints, ...
         entries = [(path, c) for c in subdirs for path in _list_images(os.path.join(directory, c))]
+        empty = sorted(set(subdirs) - {c for _, c in entries})
+        if empty:
+            raise ValueError(
+                f"{directory!r}: class folder(s) {empty} hold no images (looked for "
+                f"{', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder(s)."
+            )
         classes_with_images = sorted({c for _, c in entries})
         if len(classes_with_images) < 2:
             raise ValueError(

@@ -316,15 +316,18 @@ def packed_lm_dataset(
     seed=0,
     vocabulary_size=None,
     selection_rate=0.15,
+    drop_remainder=True,
 ):
     """Packed rows -> `fit` batches for `CausalLM` (rows of seq + 1 tokens: x, y shifted,
     every position a target) or `MaskedLM` (rows of seq tokens, BERT masking with a fresh
-    stateless seed per batch; `[CLS]`, `[SEP]` and `[MASK]` are never selected)."""
+    stateless seed per batch; `[CLS]`, `[SEP]` and `[MASK]` are never selected).
+    `drop_remainder=False` keeps a last, smaller batch (held-out rows: a small held-out
+    set is still measured)."""
     from ptft_keras.data.tokenizer import CLS_ID, MASK_ID, SEP_ID
 
     if shuffle_rows:
         rows = rows.shuffle(shuffle_rows, seed=seed, reshuffle_each_iteration=True)
-    batches = rows.batch(batch_size, drop_remainder=True)
+    batches = rows.batch(batch_size, drop_remainder=drop_remainder)
     if objective == "causal":
         return batches.map(
             lambda ids: causal_lm_inputs(ids), num_parallel_calls=tf.data.AUTOTUNE

@@ -8,8 +8,9 @@
 Tables: `.csv`, `.tsv` (or `.tab`) and `.jsonl` (also `.json` when it holds one object a
 line), with a header row / keys. `text_column` and `label_column` name the fields; when
 not given they are looked up among common names (`text`, `sentence`, ..., `label`, ...).
-Labels may be strings or integers. Bytes that are not UTF-8 are replaced with U+FFFD and
-counted (`LabeledTexts.replaced`); they never stop the read.
+Labels may be strings or integers. A row with more fields than the header (a text with
+an unquoted comma) is an error that names the row and how to quote it. Bytes that are
+not UTF-8 are replaced with U+FFFD and counted (`LabeledTexts.replaced`); they never stop the read.
 
 Corpora for pretraining: one document a line in a plain or gzip (`.gz`) file, several
 such files, or a folder of `.txt` files (one document each, searched recursively).
@@ -79,8 +80,14 @@ def read_table(path, text_column=None, label_column=None, format=None, require_l
         quoting = csv.QUOTE_MINIMAL if format == "csv" else csv.QUOTE_NONE
         delimiter = "," if format == "csv" else "\t"
         reader = csv.DictReader(io.StringIO(text), delimiter=delimiter, quoting=quoting)
-        columns = list(reader.fieldnames or [])
-        rows = list(reader)
+        try:
+            columns = list(reader.fieldnames or [])
+            rows = list(reader)
+        except csv.Error as error:  # e.g. a stray carriage return or quote
+            raise ValueError(
+                f"{path!r} line {reader.line_num}: not a well-formed {format.upper()} row "
+                f"({error})."
+            ) from error
     if not columns:
         raise ValueError(f"{path!r} is empty; expected a header row naming the columns.")
     text_column = _column(path, columns, text_column, TEXT_COLUMNS, "text")
@@ -90,6 +97,8 @@ def read_table(path, text_column=None, label_column=None, format=None, require_l
         label_column = _column(path, columns, label_column, LABEL_COLUMNS, "label")
     texts, labels = [], []
     for number, row in enumerate(rows, start=2):
+        if None in row:  # csv.DictReader: the fields past the header's
+            _too_many_fields(path, number, row, columns, format)
         value = row.get(text_column)
         if value is None:
             raise ValueError(f"{path!r} row {number} has no {text_column!r} field: {row}.")
@@ -107,6 +116,21 @@ def read_table(path, text_column=None, label_column=None, format=None, require_l
         text_column,
         label_column,
         replaced,
+    )
+
+
+def _too_many_fields(path, number, row, columns, format):
+    fields = len(columns) + len(row[None])
+    if format == "tsv":
+        how = "a TSV text may not hold a tab; replace tabs in the texts with spaces"
+    else:
+        how = (
+            'quote a text that holds commas, e.g. "this film, frankly, is fine",positive '
+            "(a quote inside a quoted text is written twice)"
+        )
+    raise ValueError(
+        f"{path!r} row {number} has {fields} fields, the header {len(columns)} "
+        f"({', '.join(columns)}): {how}."
     )
 
 

@@ -72,7 +72,9 @@ def enable_hub_lora(classifier, rank=4, target_layer_names=None):
 
 def save_hub_lora(classifier, directory):
     """Write `backbone.lora.h5` (keras-hub's file), `head.weights.h5` (keras-hub's
-    `save_task_weights`) and `lora.json` (rank, targets, classes) into `directory`."""
+    `save_task_weights`) and `lora.json` (rank, targets, classes and the preprocessor's
+    sequence length, which a plain keras-hub classifier must be built with) into
+    `directory`."""
     backbone = classifier.backbone
     layers = lora_layers(backbone)
     if not layers:
@@ -96,6 +98,7 @@ def save_hub_lora(classifier, directory):
         "num_classes": int(classifier.num_classes),
         "label_names": list(getattr(classifier, "label_names", []) or []),
         "classifier_class": type(classifier).__name__,
+        "sequence_length": getattr(classifier.preprocessor, "sequence_length", None),
     }
     with open(os.path.join(directory, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=1)

@@ -23,7 +23,9 @@ CLIPNORM = 1.0  # gradient norm clipping: keeps the first LM steps stable
 def adamw(peak, total_steps, model=None, layer_decay=1.0):
     """AdamW + warmup-then-cosine over `total_steps`; with `layer_decay` < 1 (a
     `TransformerBackbone` model), lower blocks train slower (LLRD, `LayerwiseAdamW`)."""
-    kwargs = dict(learning_rate=warmup_then_decay(peak, total_steps), weight_decay=WEIGHT_DECAY)
+    # A single step (a table smaller than two batches, one epoch): the peak, no schedule.
+    rate = warmup_then_decay(peak, total_steps) if total_steps >= 2 else peak
+    kwargs = dict(learning_rate=rate, weight_decay=WEIGHT_DECAY)
     if layer_decay == 1.0:
         return keras.optimizers.AdamW(clipnorm=CLIPNORM, **kwargs)
     groups = transformer_lr_groups(model.backbone.num_layers)

@@ -33,14 +33,6 @@ def ptft(*args, cwd, check=True, timeout=900):
     return run
 
 
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory):
-    """Real bundled MNIST digits as PNG folders, 16x16 (small and fast)."""
-    root = tmp_path_factory.mktemp("digits")
-    ptft("demo-data", "mnist", "--out", root / "mnist", "--size", 16, cwd=root)
-    return root / "mnist"
-
-
 def ptft_in_process(*args, cwd, monkeypatch, capsys):
     """`ptft ARGS` through `ptft_keras.cli.main` in this process: (status, stdout, stderr).
 
@@ -163,7 +155,9 @@ def test_kill_9_during_pretrain_then_resume_ends_with_the_same_weights(digits, t
     assert checkpoint.exists() and not (run_dir / "autoencoder.keras").exists()
     refused = ptft(*command, "--out", run_dir, cwd=tmp_path, check=False)
     assert refused.returncode == 2 and "--resume" in refused.stderr
-    resumed = ptft(*command, "--out", run_dir, "--resume", cwd=tmp_path)
+    # The same paths written differently (relative, "./"): the same run.
+    relative = [*command[:3], os.path.relpath(digits / "labeled", tmp_path), *command[4:]]
+    resumed = ptft(*relative, "--out", "./killed", "--resume", cwd=tmp_path)
     assert "resuming after epoch" in resumed.stdout
     epochs = [json.loads(line)["epoch"] for line in open(run_dir / "metrics.jsonl")]
     assert epochs[-1] == 5 and epochs[0] == 1  # logs of both processes, one per epoch

@@ -5,13 +5,13 @@ import os
 
 import pytest
 
-from tests.cli.test_cli import digits, ptft, ptft_in_process  # noqa: F401  (fixture)
+from tests.cli.test_cli import ptft, ptft_in_process
 
 pytestmark = pytest.mark.tf_only
 
 
 @pytest.fixture(scope="module")
-def image_run(digits, tmp_path_factory):  # noqa: F811
+def image_run(digits, tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     ptft(
         "finetune", "--scratch", "--data", digits / "labeled", "--semi-supervised", "none",

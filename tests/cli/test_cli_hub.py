@@ -90,13 +90,14 @@ def test_lora_run_holds_keras_hub_files_that_plain_keras_hub_reads(hub_runs):
 
     # Plain keras-hub on the base preset (the pretrain run's), keras-hub's own API only.
     base = config["backbone"]
+    manifest = json.loads((run / "lora.json").read_text())  # what plain keras-hub needs
+    assert manifest["sequence_length"] == config["sequence_length"]
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor.from_preset(
-        base, sequence_length=config["sequence_length"]
+        base, sequence_length=manifest["sequence_length"]
     )
     plain = keras_hub.models.BertTextClassifier.from_preset(
         base, num_classes=2, preprocessor=preprocessor
     )
-    manifest = json.loads((run / "lora.json").read_text())
     plain.backbone.enable_lora(manifest["rank"], target_layer_names=manifest["target_layer_names"])
     plain.backbone.load_lora_weights(str(run / "backbone.lora.h5"))
     plain.load_task_weights(str(run / "head.weights.h5"))

@@ -42,6 +42,7 @@ from ptft_keras.training.strategies import strategy_scope, xla_option
 
 OBJECTIVES = ("causal", "masked")
 SEMI_SUPERVISED = ("none", "uda")
+FEW_LABELS = 5000  # up to this many labels, fine-tuning runs few_epochs (else all_epochs)
 
 
 @dataclasses.dataclass
@@ -91,6 +92,11 @@ class TextRecipe:
             raise ValueError(
                 f"semi_supervised must be one of {SEMI_SUPERVISED}, got {self.semi_supervised!r}."
             )
+
+    def finetune_epochs(self, labels):
+        """Fine-tuning epochs for `labels` labeled texts: `few_epochs` up to FEW_LABELS,
+        else `all_epochs` (the command line's default when --epochs is not given)."""
+        return self.few_epochs if labels <= FEW_LABELS else self.all_epochs
 
     def smoke(self):
         """The same recipe shrunk to seconds (tests, `--smoke`)."""
@@ -315,6 +321,16 @@ def _packed_batches(lm, documents, validation_documents, tokenizer, recipe, seed
         rows = packed_token_rows(
             docs, tokenizer, row_length, 10_000 if shuffle else 0, seed, reverse=reverse
         )
+        if shuffle:  # training: at least one full batch (the first rows, unshuffled: cheap)
+            first = packed_token_rows(docs, tokenizer, row_length, 0).take(recipe.pretrain_batch)
+            first = int(first.reduce(0, lambda n, _: n + 1))
+            if first < recipe.pretrain_batch:
+                raise ValueError(
+                    f"The corpus packs into {first} rows of {row_length} tokens, fewer than "
+                    f"one batch of {recipe.pretrain_batch} (pretrain_batch, --pretrain-batch): "
+                    f"pretrain on more text, or with a smaller batch or shorter rows "
+                    f"(pretrain_seq_len, --pretrain-seq-len)."
+                )
         return packed_lm_dataset(
             rows,
             recipe.objective,
@@ -323,6 +339,7 @@ def _packed_batches(lm, documents, validation_documents, tokenizer, recipe, seed
             seed=seed,
             vocabulary_size=lm.backbone.vocabulary_size,
             selection_rate=recipe.mask_rate,
+            drop_remainder=shuffle,  # held out: every row counts
         )
 
     held_out = None  # a fixed set of rows, counted once
