@@ -9,6 +9,7 @@ import numpy as np
 from ptft_keras.cli import data as cli_data
 from ptft_keras.cli.runs import (
     CliError,
+    completed_epochs,
     fingerprint,
     finish,
     load_text_lm,
@@ -19,7 +20,7 @@ from ptft_keras.cli.runs import (
 from ptft_keras.data import images as image_data
 from ptft_keras.data.splits import sample_few_labels
 from ptft_keras.data.text import make_text_dataset
-from ptft_keras.data.tokenizer import save_tokenizer
+from ptft_keras.data.tokenizer import load_tokenizer, save_tokenizer
 from ptft_keras.peft import lora
 from ptft_keras.training import methods
 from ptft_keras.training.recipes import image as image_recipe
@@ -225,7 +226,11 @@ def _finetune_text(args, out, config, pretrained, semi, strategy):
     config.update(text_column=table.text_column, label_column=table.label_column)
     texts, y = _sample(texts, y, label_map, args)
     if pretrained is None:  # --scratch alone: tokenizer from the labeled texts
-        tokenizer = text_recipe.train_text_tokenizer(texts, recipe)
+        saved = os.path.join(out, "tokenizer")
+        if args.resume and os.path.isdir(saved):  # the trainer's ties differ run to run
+            tokenizer = load_tokenizer(saved)
+        else:
+            tokenizer = text_recipe.train_text_tokenizer(texts, recipe)
         lm = text_recipe.build_language_model(tokenizer.vocabulary_size(), recipe, args.seed)
     save_tokenizer(tokenizer, os.path.join(out, "tokenizer"))
     ids = text_recipe.encode_texts(tokenizer, texts, recipe.seq_len)
@@ -240,14 +245,17 @@ def _finetune_text(args, out, config, pretrained, semi, strategy):
         lm, label_map.names, recipe, pretrained_weights, args.seed + 1, strategy
     )
     if args.method != "auto":
-        data = make_text_dataset(ids, y, recipe.batch_size, shuffle=True, seed=args.seed)
+        data = make_text_dataset(
+            ids, y, recipe.batch_size, shuffle=True, seed=args.seed, repeat=True
+        )
         steps = max(1, -(-len(ids) // recipe.batch_size))  # bucketed: fix the steps
         fit_kwargs = dict(x=data.repeat(), steps_per_epoch=steps, verbose=0)
         model = _fit_method(model, args, fit_kwargs, epochs, recipe.lr, out, strategy)
         return model, texts, tokenizer
     callbacks = phase_callbacks(out, "finetune")
+    start = completed_epochs(out, "finetune") if args.resume else 0
     text_recipe.finetune_text_classifier(
-        model, ids, y, recipe, epochs, pretrained_weights, args.seed, strategy, callbacks
+        model, ids, y, recipe, epochs, pretrained_weights, args.seed, strategy, callbacks, start
     )
     if semi == "uda":
         texts = cli_data.unlabeled_texts(args.unlabeled, args.text_column, UNLABELED_TEXTS)

@@ -211,13 +211,18 @@ def read_corpus(path, limit=None):
     return docs
 
 
-def make_text_dataset(token_ids, labels=None, batch_size=32, shuffle=False, seed=0):
+def make_text_dataset(token_ids, labels=None, batch_size=32, shuffle=False, seed=0, repeat=False):
     """Token ids `(N, seq)` -> batches `{"token_ids", "padding_mask"}` (+ labels).
 
     Batches are bucketed by length and padded only to their bucket's width: SST-2
     phrases average ~11 tokens, so padding everything to the model length would waste
     most of the compute. `batch_size` is global (split across replicas by `tf.distribute`).
-    Order is not preserved (use plain arrays for `predict`).
+    Order is not preserved (use plain arrays for `predict`). `repeat=True` gives an
+    endless stream of passes over the data, pass `p` shuffled (with `shuffle`) by a seed
+    made of `seed` and `p`: its n-th batch is the same however the stream was reached
+    (`skip(n)` in a resumed run, or n batches into an uninterrupted one), which
+    `shuffle(reshuffle_each_iteration=True).repeat()` does not promise (measured: a
+    resumed text fine-tune drew other batches from its third pass on).
     """
     token_ids = np.asarray(token_ids, dtype=np.int32)
     if token_ids.ndim != 2:
@@ -228,19 +233,39 @@ def make_text_dataset(token_ids, labels=None, batch_size=32, shuffle=False, seed
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     lengths = np.maximum((token_ids != PAD_ID).sum(axis=1), 1).astype(np.int32)
     columns = (token_ids, lengths) if labels is None else (token_ids, lengths, labels)
-    ds = tf.data.Dataset.from_tensor_slices(columns)
-    if shuffle:
-        ds = ds.shuffle(len(token_ids), seed=seed, reshuffle_each_iteration=True)
+    examples = tf.data.Dataset.from_tensor_slices(columns)
+    tensors = [tf.constant(c) for c in columns]
+
+    def one_pass(number):  # a pass over the data, shuffled by (seed, pass number)
+        if not shuffle:
+            return _bucketed(examples, token_ids.shape[1], batch_size, labels is not None)
+        # Stateless: the order depends on (seed, number) only, not on the global seed or
+        # on how many iterators came before.
+        keys = tf.random.stateless_uniform(
+            [len(token_ids)], tf.stack([tf.cast(seed, tf.int64), number])
+        )
+        order = tf.data.Dataset.from_tensor_slices(tf.argsort(keys)).map(
+            lambda i: tuple(tf.gather(t, i) for t in tensors)
+        )
+        return _bucketed(order, token_ids.shape[1], batch_size, labels is not None)
+
+    if not repeat:
+        return one_pass(tf.constant(0, tf.int64)).prefetch(tf.data.AUTOTUNE)
+    passes = tf.data.Dataset.range(2**62)
+    return passes.flat_map(one_pass).prefetch(tf.data.AUTOTUNE)
+
+
+def _bucketed(ds, seq, batch_size, labeled):
+    """Examples -> length-bucketed batches (the inputs dict, + labels)."""
     ds = ds.map(lambda ids, n, *y: (ids[:n], *y) if y else ids[:n])  # variable length
     # Batches are padded to the top of their bucket: a fixed set of shapes (8, 16, ...,
     # seq), so Keras traces (and XLA compiles) the train step a few times only.
-    seq = token_ids.shape[1]
     widths = [w for w in (8, 16, 24, 32, 48, 64, 96, 128, 192, 256) if w < seq] + [seq]
     ds = ds.bucket_by_sequence_length(
         lambda ids, *y: tf.shape(ids)[0],  # ids: (length,)
         bucket_boundaries=[w + 1 for w in widths],
         bucket_batch_sizes=[batch_size] * (len(widths) + 1),
-        padding_values=PAD_ID if labels is None else (PAD_ID, np.int64(0)),
+        padding_values=(PAD_ID, np.int64(0)) if labeled else PAD_ID,
         pad_to_bucket_boundary=True,
     )
 
@@ -248,8 +273,7 @@ def make_text_dataset(token_ids, labels=None, batch_size=32, shuffle=False, seed
         inputs = {"token_ids": ids, "padding_mask": ids != PAD_ID}
         return (inputs, *y) if y else inputs
 
-    ds = ds.map(to_inputs)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.map(to_inputs)
 
 
 def _read_text(path):

@@ -9,7 +9,9 @@ Step-based phases run as "epochs" of `steps_per_epoch` steps, the unit of progre
 and backups; `callbacks` is a list, or a function `phase_name -> list` so that each phase
 can get its own backup directory (a backup belongs to one model and one `fit`).
 `fit_repeated` does the same for a dataset whose batches vary in number (length-bucketed
-text): it repeats the data and fixes `steps_per_epoch`.
+text): it repeats the data and fixes `steps_per_epoch`; resumed at `initial_epoch`, it
+skips the batches the earlier epochs used, so a resumed run sees the same batches as an
+uninterrupted one.
 """
 
 import keras
@@ -84,9 +86,10 @@ def fit_steps(model, data_fn, steps, steps_per_epoch, callbacks, phase, verbose)
 
 
 def fit_repeated(model, data, epochs, steps_per_epoch, callbacks=None, verbose=0, initial_epoch=0):
-    """`fit` on a repeated variable-batch dataset with a fixed number of steps an epoch."""
+    """`fit` on a repeated variable-batch dataset with a fixed number of steps an epoch,
+    from `initial_epoch` (its batches: those after the earlier epochs' in the stream)."""
     return model.fit(
-        data.repeat(),
+        data.repeat().skip(initial_epoch * steps_per_epoch),
         epochs=epochs,
         initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch,

@@ -209,3 +209,50 @@ def test_methods_through_the_cli_on_the_own_text_backbone(
     )  # fmt: skip
     assert status == 0 and out.splitlines()[-1].startswith("accuracy "), (out, err[-3000:])
     assert (run / "lora.npz").exists() == (method == "lora")
+
+
+def test_a_text_finetune_stopped_mid_run_resumes_to_the_same_losses(
+    sst2_tables, tmp_path, monkeypatch, capsys
+):
+    # The crash is a KeyboardInterrupt after the epoch-3 checkpoint, in-process (the
+    # SIGKILL path of a subprocess is the pretrain test's above): the resumed run must
+    # draw the same batches, rates and random numbers as the uninterrupted one.
+    from ptft_keras.training import checkpointing
+
+    tiny = ("--hidden", 16, "--layers", 1, "--heads", 2, "--intermediate", 32)
+    (tmp_path / "corpus.txt").write_text(
+        "".join(line.split("\t")[1] + "\n" for line in open(sst2_tables / "train.tsv"))[:-1] * 8
+    )
+
+    def cli(*args):
+        status, out, err = ptft_in_process(
+            *args, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys
+        )
+        assert status == 0, (out[-2000:], err[-3000:])
+
+    cli("pretrain", "text", "--data", "corpus.txt", "--vocab-size", 200, *tiny,
+        "--pretrain-batch", 4, "--steps", 2, "--out", "lm")  # fmt: skip
+    finetune = ("finetune", "lm", "--data", sst2_tables / "train.tsv", "--epochs", 6)
+    cli(*finetune, "--out", "whole")
+    save = checkpointing.AtomicBackupAndRestore.on_epoch_end
+
+    def crash_after_epoch_3(self, epoch, logs=None):
+        save(self, epoch, logs)
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpointing.AtomicBackupAndRestore, "on_epoch_end", crash_after_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        ptft_in_process(*finetune, "--out", "killed", cwd=tmp_path, monkeypatch=monkeypatch,
+                        capsys=capsys)  # fmt: skip
+    monkeypatch.setattr(checkpointing.AtomicBackupAndRestore, "on_epoch_end", save)
+    cli(*finetune, "--out", "killed", "--resume")
+
+    def losses(run):
+        records = map(json.loads, open(tmp_path / run / "metrics.jsonl"))
+        return {r["epoch"]: r["loss"] for r in records if "loss" in r}
+
+    whole, resumed = losses("whole"), losses("killed")
+    assert set(resumed) >= {4, 5, 6}
+    for epoch in (4, 5, 6):
+        assert resumed[epoch] == pytest.approx(whole[epoch], rel=1e-5), (epoch, whole, resumed)

@@ -139,6 +139,27 @@ def test_make_text_dataset_buckets_and_keeps_pairs():
         make_text_dataset(ids, labels[:5])
 
 
+def test_a_repeated_text_stream_is_the_same_when_resumed_by_skipping():
+    # A resumed fine-tune skips the batches of its done epochs: the batches after must be
+    # those an uninterrupted run draws (each pass shuffled by its own seed).
+    ids = np.zeros((70, 12), np.int32)
+    for i in range(70):
+        ids[i, : 1 + i % 12] = i + 5
+    labels = np.arange(70) % 2
+
+    def firsts(stream, n):
+        return [tuple(inputs["token_ids"].numpy()[:, 0]) for inputs, _ in stream.take(n)]
+
+    stream = make_text_dataset(ids, labels, batch_size=8, shuffle=True, seed=3, repeat=True)
+    whole = firsts(stream, 40)  # several passes (about 12 batches a pass)
+    resumed = firsts(
+        make_text_dataset(ids, labels, batch_size=8, shuffle=True, seed=3, repeat=True).skip(25),
+        15,
+    )
+    assert resumed == whole[25:]
+    assert whole[:12] != whole[12:24]  # the passes are shuffled differently
+
+
 def test_label_map_for_a_head_defaults_to_ids_and_checks_the_count():
     assert LabelMap.for_classes(None, 3).names == ["0", "1", "2"]
     assert LabelMap.for_classes(("neg", "pos"), 2).names == ["neg", "pos"]

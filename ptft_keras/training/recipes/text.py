@@ -183,7 +183,7 @@ def pretrain_language_model(
             optimizer=adamw(recipe.pretrain_lr, steps * recipe.pretrain_epochs),
             jit_compile="auto",  # bucketed lengths: XLA would compile once per length
         )
-    data = make_text_dataset(corpus_ids, None, recipe.pretrain_batch, True, seed)
+    data = make_text_dataset(corpus_ids, None, recipe.pretrain_batch, True, seed, repeat=True)
     if causal:
         data = data.map(_causal_batch)
     else:
@@ -231,12 +231,15 @@ def make_text_classifier(
 
 
 def finetune_text_classifier(
-    model, ids, labels, recipe, epochs, pretrained=True, seed=0, strategy=None, callbacks=None
-):
+    model, ids, labels, recipe, epochs, pretrained=True, seed=0, strategy=None, callbacks=None,
+    initial_epoch=0,
+):  # fmt: skip
     """Fine-tune `model` on token ids and integer labels; returns the History.
 
     Peak LR `recipe.lr` with `recipe.layer_decay` for a pretrained model, `scratch_lr`
-    without decay for a random one.
+    without decay for a random one. `initial_epoch`: the epochs a resumed run had done
+    (its checkpoint callback restores the weights, optimizer and random states; the
+    data stream skips their batches).
     """
     steps = max(1, len(ids) // recipe.batch_size)
     peak, decay = (recipe.lr, recipe.layer_decay) if pretrained else (recipe.scratch_lr, 1.0)
@@ -245,8 +248,8 @@ def finetune_text_classifier(
             optimizer=adamw(peak, steps * epochs, model, decay),
             jit_compile="auto",  # bucketed lengths: XLA would compile once per length
         )
-    data = make_text_dataset(ids, labels, recipe.batch_size, True, seed)
-    return fit_repeated(model, data, epochs, steps, callbacks)
+    data = make_text_dataset(ids, labels, recipe.batch_size, True, seed, repeat=True)
+    return fit_repeated(model, data, epochs, steps, callbacks, initial_epoch=initial_epoch)
 
 
 def pretrain_on_corpus(
