@@ -249,7 +249,7 @@ def _finetune_text(args, out, config, pretrained, semi, strategy):
             ids, y, recipe.batch_size, shuffle=True, seed=args.seed, repeat=True
         )
         steps = max(1, -(-len(ids) // recipe.batch_size))  # bucketed: fix the steps
-        fit_kwargs = dict(x=data.repeat(), steps_per_epoch=steps, verbose=0)
+        fit_kwargs = dict(x=data, steps_per_epoch=steps, verbose=0)  # endless stream
         model = _fit_method(model, args, fit_kwargs, epochs, recipe.lr, out, strategy)
         return model, texts, tokenizer
     callbacks = phase_callbacks(out, "finetune")

@@ -7,7 +7,6 @@ import keras
 import numpy as np
 
 from ptft_keras.cli import data as cli_data
-from ptft_keras.cli.data import predict_probabilities
 from ptft_keras.cli.runs import CliError, append_metrics, read_config
 from ptft_keras.data import images as image_data
 from ptft_keras.data.tokenizer import load_tokenizer
@@ -109,7 +108,7 @@ def run_evaluate(args):
         label_column = args.label_column or config.get("label_column")
         text_column = args.text_column or config.get("text_column")
         x, y, _, _ = cli_data.labeled_texts(args.data, text_column, label_column, label_map)
-    predictions = predict_probabilities(model, x, tokenizer).argmax(axis=1)
+    predictions = cli_data.predict_probabilities(model, x, tokenizer).argmax(axis=1)
     report = cli_data.accuracy_report(y, predictions, label_map)
     out = args.out or os.path.join(args.run, "evaluation")
     results = os.path.join(out, "metrics.json")
@@ -239,7 +238,7 @@ def run_predict(args):
         x = image_data.load_images(folder, model.image_spec, resize)[0]
     else:
         x = np.array(sources, dtype=object)
-    probabilities = predict_probabilities(model, x, tokenizer)
+    probabilities = cli_data.predict_probabilities(model, x, tokenizer)
     for source, row in zip(sources, probabilities, strict=True):
         best = int(row.argmax())
         print(f"{model.label_names[best]}\t{row[best]:.4f}\t{source}")

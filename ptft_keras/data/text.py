@@ -233,21 +233,20 @@ def make_text_dataset(token_ids, labels=None, batch_size=32, shuffle=False, seed
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
     lengths = np.maximum((token_ids != PAD_ID).sum(axis=1), 1).astype(np.int32)
     columns = (token_ids, lengths) if labels is None else (token_ids, lengths, labels)
-    examples = tf.data.Dataset.from_tensor_slices(columns)
     tensors = [tf.constant(c) for c in columns]
 
     def one_pass(number):  # a pass over the data, shuffled by (seed, pass number)
-        if not shuffle:
-            return _bucketed(examples, token_ids.shape[1], batch_size, labels is not None)
-        # Stateless: the order depends on (seed, number) only, not on the global seed or
-        # on how many iterators came before.
-        keys = tf.random.stateless_uniform(
-            [len(token_ids)], tf.stack([tf.cast(seed, tf.int64), number])
-        )
-        order = tf.data.Dataset.from_tensor_slices(tf.argsort(keys)).map(
+        indices = tf.range(len(token_ids))
+        if shuffle:  # stateless: the order depends on (seed, number) only, not on the
+            # global seed or on how many iterators came before
+            keys = tf.random.stateless_uniform(
+                [len(token_ids)], tf.stack([tf.cast(seed, tf.int64), number])
+            )
+            indices = tf.argsort(keys)
+        examples = tf.data.Dataset.from_tensor_slices(indices).map(
             lambda i: tuple(tf.gather(t, i) for t in tensors)
         )
-        return _bucketed(order, token_ids.shape[1], batch_size, labels is not None)
+        return _bucketed(examples, token_ids.shape[1], batch_size, labels is not None)
 
     if not repeat:
         return one_pass(tf.constant(0, tf.int64)).prefetch(tf.data.AUTOTUNE)

@@ -17,7 +17,8 @@ import pytest
 keras_hub = pytest.importorskip("keras_hub")
 
 from ptft_keras.cli import main  # noqa: E402
-from ptft_keras.cli.serve import load_run, predict_probabilities  # noqa: E402
+from ptft_keras.cli.data import predict_probabilities  # noqa: E402
+from ptft_keras.cli.serve import load_run  # noqa: E402
 from ptft_keras.variables import variable_map  # noqa: E402
 from tests.hub.conftest import bert_preset, gpt2_preset, sst2_rows, sst2_texts  # noqa: E402, F401
 from tests.scripts import serve_in_fresh_process  # noqa: E402

@@ -89,7 +89,6 @@ def _range(minimum, maximum, zero):
 
 
 positive_int = bounded(int, minimum=0, zero=False)
-non_negative_int = bounded(int, minimum=0)
 positive_float = bounded(float, minimum=0, zero=False)
 
 
