@@ -28,8 +28,14 @@ class CosineLogits(keras.layers.Layer):
         )
 
     def call(self, features):  # (batch, dim)
-        cosine = ops.matmul(ops.normalize(features, axis=-1), ops.normalize(self.kernel, axis=0))
-        return self.scale * cosine  # (batch, num_classes)
+        # Normalised in float32 (squares of float16 features overflow), returned in the
+        # compute dtype, as `compute_output_shape` declares.
+        features = ops.normalize(ops.cast(features, "float32"), axis=-1)
+        kernel = ops.normalize(ops.cast(self.kernel, "float32"), axis=0)
+        return ops.cast(self.scale * ops.matmul(features, kernel), self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.num_classes)
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "scale": self.scale}

@@ -129,7 +129,7 @@ class StrongAugment(keras.layers.Layer):
         out = ops.clip((warped - mean) * contrast + mean + shift, low, high)
         if self.erasing is not None:
             out = self.erasing(out, training=True)
-        return out
+        return ops.cast(out, self.compute_dtype)  # warped in float32, returned as declared
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -29,5 +29,5 @@ class ReverseTokens(keras.layers.Layer):
         source = ops.where(inner, length - 1 - position, position)  # (batch, seq)
         return ops.take_along_axis(token_ids, source, axis=1)
 
-    def compute_output_shape(self, token_ids_shape, padding_mask_shape=None):
-        return token_ids_shape
+    def compute_output_spec(self, token_ids, padding_mask=None):
+        return keras.KerasTensor(token_ids.shape, dtype=token_ids.dtype)  # ids stay ids

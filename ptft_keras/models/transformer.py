@@ -182,6 +182,8 @@ class TransformerBackbone(keras.Model):
             dtype=dtype,
             **kwargs,
         )
+        if dtype is not None:  # a functional model keeps the global policy (as keras-hub's
+            self.dtype_policy = keras.dtype_policies.get(dtype)  # Backbone, set it here)
 
         # === Config ===
         self.vocabulary_size = vocabulary_size
