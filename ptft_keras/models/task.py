@@ -19,15 +19,21 @@ def restore_compile(model, config):
         model.optimizer.build(model.trainable_variables)
 
 
+def per_token_loss():
+    """LM cross-entropy on logits, the mean over target tokens (the sum of the sample
+    weights), not over every padded position or empty mask slot: the scale of a held-out
+    loss per token, whatever the padding."""
+    return keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, reduction="mean_with_sample_weight"
+    )
+
+
 def lm_compile_defaults(optimizer="auto", loss="auto", weighted_metrics="auto"):
     """Compile arguments shared by `CausalLM` and `MaskedLM`; "auto" picks the default."""
     if optimizer == "auto":
         optimizer = keras.optimizers.AdamW(3e-4, weight_decay=0.01)
     if loss == "auto":
-        # Mean over real tokens (sum of weights), not over all padded positions.
-        loss = keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, reduction="mean_with_sample_weight"
-        )
+        loss = per_token_loss()
     if weighted_metrics == "auto":
         weighted_metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
     return {"optimizer": optimizer, "loss": loss, "weighted_metrics": weighted_metrics}

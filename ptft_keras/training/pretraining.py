@@ -6,11 +6,13 @@
 
 `lm` is any compiled-by-us Keras LM: the toolkit's `CausalLM` / `MaskedLM` (batches of
 packed token rows) or a keras-hub `MaskedLM` / `CausalLM` task (batches of raw strings,
-which its preprocessor masks or shifts). The budget is tokens, optimizer steps or seconds:
-with tokens or steps the rate warms up then decays (cosine) over exactly the steps the
-budget buys (`optimizers.adamw`); with seconds it follows the elapsed time
-(`TimeBudgetSchedule`). Every `steps_per_epoch` steps is an "epoch": a log line with the
-loss, tokens seen and tokens/s (`Budget`), a checkpoint, and a held-out loss:
+which its preprocessor masks or shifts), compiled with the loss per target token
+(`per_token_loss`), so the training loss and the held-out loss share a scale. The budget
+is tokens, optimizer steps or seconds: with tokens or steps the rate warms up then decays
+(cosine) over exactly the steps the budget buys (`optimizers.adamw`); with seconds it
+follows the elapsed time (`TimeBudgetSchedule`). Every `steps_per_epoch` steps is an
+"epoch": a log line with the loss, tokens seen and tokens/s (`Budget`), a checkpoint, and
+a held-out loss:
 - `validation_data`: a finite dataset Keras evaluates (the LM's own loss and metrics as
   `val_*`), or
 - `held_out`: fixed, already preprocessed `(x, y, sample_weight)` batches whose mean loss
@@ -23,6 +25,7 @@ import contextlib
 
 import keras
 
+from ptft_keras.models.task import per_token_loss
 from ptft_keras.training.callbacks import UNTIL_STOPPED, Budget, TimeBudgetSchedule
 from ptft_keras.training.optimizers import adamw, time_budget_adamw
 
@@ -74,7 +77,9 @@ def pretrain_lm(
         extra.append(HeldOutLoss(held_out))
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:  # the optimizer's variables belong to the strategy too
-        lm.compile(optimizer=make_optimizer(), jit_compile=jit_compile)
+        # keras-hub's tasks default to a mean over every mask slot / padded position
+        # (a training loss of 0.23 beside a held-out 5.66); this loss is per target token.
+        lm.compile(optimizer=make_optimizer(), loss=per_token_loss(), jit_compile=jit_compile)
     validation = {}
     if validation_data is not None:  # a fixed set of batches, counted once
         count = sum(1 for _ in validation_data)

@@ -112,3 +112,25 @@ def test_causal_lm_pretraining_then_last_token_classifier(gpt2_preset, sst2_text
     assert [v.decode() for v in out["label"].numpy()] == [
         ["neg", "pos"][i] for i in expected.argmax(axis=1)
     ]
+
+
+def test_pretraining_compiles_a_hub_task_with_the_loss_per_target_token(bert_preset, sst2_texts):
+    """`pretrain_on_corpus` on a keras-hub task: its training loss is the held-out loss's
+    quantity (mean per masked token). keras-hub's default divides by every mask slot,
+    empty ones too: a training loss of 0.23 was logged beside a held-out 5.66."""
+    from ptft_keras.training.recipes.text import TextRecipe, pretrain_on_corpus
+
+    texts, _, held_out = sst2_texts
+    mlm = hub.hub_masked_lm(bert_preset, sequence_length=SEQ)
+    recipe = TextRecipe(pretrain_batch=16, steps_per_epoch=1, pretrain_lr=1e-3)
+    documents = tf.data.Dataset.from_tensor_slices(texts)
+    validation = tf.data.Dataset.from_tensor_slices(held_out)
+    history = pretrain_on_corpus(mlm, documents, None, recipe, steps=1,
+                                 validation_documents=validation)  # fmt: skip
+    x, y, sample_weight = batch = mlm.preprocessor(tf.constant(held_out))
+    assert 0 < float(tf.reduce_mean(sample_weight)) < 0.9  # empty slots on short sentences
+    compiled = mlm.compute_loss(
+        x=x, y=y, y_pred=mlm(x, training=False), sample_weight=sample_weight
+    )
+    assert float(compiled) == pytest.approx(held_out_loss(mlm, batch), rel=1e-4)
+    assert history.history["loss"][0] == pytest.approx(history.history["val_loss"][0], rel=0.3)
