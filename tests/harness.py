@@ -146,3 +146,22 @@ def _dtype(array):
 
 def _first(x):
     return keras.tree.flatten(x)[0]
+
+
+def gradient_wrt_input(fn, x):
+    """d sum(fn(x)) / dx as numpy, on the active backend (JAX or TensorFlow)."""
+    import pytest
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda v: fn(v).sum())(x))
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = tf.reduce_sum(fn(x))
+        return tape.gradient(total, x).numpy()
+    pytest.skip(f"no gradient helper for backend {keras.backend.backend()}")

@@ -35,6 +35,7 @@ IMAGE_PRETRAIN_FIELDS = (
     "pretrain_learning_rate",
     "colour_augmentation",
     "input_normalization",
+    "background_distance",
 )
 TEXT_PRETRAIN_FIELDS = (
     "normalizer",

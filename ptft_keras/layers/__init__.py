@@ -1,7 +1,9 @@
 """Reusable layers (keras.ops only, every backend): Transformer block, embeddings, adapters,
-noise, cosine logits, sequence pooling, token reversal (backward LMs), the masked-LM head
-pieces and the strong views of consistency training (images and tokens)."""
+noise, cosine logits, a colour-invariant image input, sequence pooling, token reversal
+(backward LMs), the masked-LM head pieces and the strong views of consistency training
+(images and tokens)."""
 
+from ptft_keras.layers.background_distance import BackgroundDistance
 from ptft_keras.layers.bottleneck_adapter import BottleneckAdapter
 from ptft_keras.layers.cosine_logits import CosineLogits
 from ptft_keras.layers.embeddings import PositionEmbedding
@@ -14,6 +16,7 @@ from ptft_keras.layers.token_augmentation import TokenAugmentation
 from ptft_keras.layers.transformer_block import FeedForward, FusedSelfAttention, TransformerBlock
 
 __all__ = [
+    "BackgroundDistance",
     "BottleneckAdapter",
     "CosineLogits",
     "FeedForward",

@@ -118,9 +118,10 @@ class StrongAugment(keras.layers.Layer):
             return images
         images = ops.cast(images, "float32")
         low, high = self.value_range
-        fill = (low + high) / 2 if low < 0 else low  # standardised: the mean; else black
+        # Pixels from outside the image repeat the nearest edge pixel: black on grey digits,
+        # the background on colour images (a black fill painted frames they never have).
         warped = ops.image.affine_transform(
-            images, self._affine(images), interpolation="bilinear", fill_value=fill
+            images, self._affine(images), interpolation="bilinear", fill_mode="nearest"
         )
         batch = ops.shape(images)[0]
         contrast = ops.reshape(1.0 + self._uniform(batch, self.contrast), (-1, 1, 1, 1))

@@ -20,7 +20,8 @@ import numpy as np
 
 class ShiftedBatches(keras.utils.PyDataset):
     """`steps` random batches (sampled with replacement) of (images shifted by up to
-    `max_shift` pixels, zero-filled, labels).
+    `max_shift` pixels, the uncovered border repeating the edge pixels, labels): zero on
+    grey digits, the background colour on colour images rather than a black frame.
 
     Written here instead of `keras.layers.RandomTranslation` so that it runs the same on
     every backend and costs only a numpy pad + slice per batch.
@@ -40,7 +41,8 @@ class ShiftedBatches(keras.utils.PyDataset):
         batch = self.images[take].copy()  # (batch, H, W[, C])
         if self.max_shift:
             s = self.max_shift
-            padded = np.pad(batch, [(0, 0), (s, s), (s, s)] + [(0, 0)] * (batch.ndim - 3))
+            widths = [(0, 0), (s, s), (s, s)] + [(0, 0)] * (batch.ndim - 3)
+            padded = np.pad(batch, widths, mode="edge")  # no frame of a colour not there
             dy, dx = self.rng.integers(0, 2 * s + 1, 2)  # one shift per batch: cheap
             batch = padded[:, dy : dy + batch.shape[1], dx : dx + batch.shape[2]]
         return batch, self.labels[take]

@@ -76,6 +76,19 @@ def rgb_classifier():
     )
 
 
+def test_a_background_distance_input_runs_in_litert(tmp_path):
+    # Its per-image median is a sort with static picks: `ops.median` computes indices in
+    # float64, which LiteRT refuses (tf.Ceil/Sub/Mul on f64 are not builtin ops).
+    spec = ImageSpec(12, 10, 3)
+    autoencoder = build_conv_autoencoder(
+        filters=(2, 4), noise=None, image_spec=spec, background_distance=True
+    )
+    model = Classifier.from_pretrained(autoencoder, 2, head="linear", label_names=["a", "b"])
+    report = export_portable(model, str(tmp_path / "tflite"), "tflite")
+    assert report["max_abs_difference"] <= 1e-4
+    assert report["inputs"] == {"images": "uint8 (N, 12, 10, 3)"}
+
+
 @pytest.fixture(scope="module")
 def text_model():
     tokenizer = train_tokenizer(["a great movie !", "do n't waste time .", "i hate it"] * 3, 60)

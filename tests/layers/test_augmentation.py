@@ -27,6 +27,14 @@ def test_strong_augment_changes_each_image_differently_and_stays_in_range():
     np.testing.assert_array_equal(np.asarray(off), batch)
 
 
+def test_strong_augment_warps_in_the_edge_colour_not_black():
+    # A plain colour image: rotation, shear and zoom-out read pixels from outside it, which
+    # repeat its edge (the background), so no black corners appear.
+    plain = np.broadcast_to(np.array([0.2, 0.6, 0.9], "float32"), (4, 20, 24, 3)).copy()
+    layer = StrongAugment(contrast=0.0, brightness=0.0, cutout=None, seed=2)
+    np.testing.assert_allclose(np.asarray(layer(plain, training=True)), plain, atol=1e-5)
+
+
 def test_strong_augment_rejects_bad_arguments():
     with pytest.raises(ValueError, match=r"value_range.*\(1.0, 0.0\)"):
         StrongAugment(value_range=(1.0, 0.0))

@@ -36,6 +36,15 @@ class KerasLayerTest(TestCase):
         for tensor, spec in flat:
             self.assertEqual(keras.backend.standardize_dtype(tensor.dtype), spec.dtype)
 
+    def test_background_distance(self):
+        self.run_layer_test(
+            layers.BackgroundDistance,
+            {"epsilon": 1e-6},
+            input_data=IMAGES,
+            expected_output_shape=(2, 12, 12, 1),
+            run_training_check=False,  # no weights
+        )
+
     def test_bottleneck_adapter(self):
         self.run_layer_test(
             layers.BottleneckAdapter,

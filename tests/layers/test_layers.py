@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from ptft_keras.layers import (
+    BackgroundDistance,
     BottleneckAdapter,
     CosineLogits,
     GatherPositions,
@@ -14,7 +15,7 @@ from ptft_keras.layers import (
     SequencePooling,
     VocabularyBias,
 )
-from tests.harness import run_layer_test
+from tests.harness import gradient_wrt_input, run_layer_test
 
 RNG = np.random.default_rng(0)
 HIDDEN = RNG.normal(size=(4, 6, 8)).astype("float32")  # (batch, seq, hidden)
@@ -33,6 +34,32 @@ def test_cosine_logits(tmp_path):
     )
     with pytest.raises(ValueError, match="num_classes"):
         CosineLogits(1)
+
+
+def test_background_distance_keeps_the_shape_and_drops_the_colours(tmp_path):
+    # The same "L" stroke in two colour schemes: red on blue and white on black.
+    stroke = np.zeros((9, 9, 1), "float32")
+    stroke[1:8, 2] = stroke[7, 2:7] = 1.0
+    schemes = [((0.9, 0.1, 0.1), (0.1, 0.2, 0.8)), ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0))]
+    images = np.stack(
+        [stroke * np.array(ink) + (1 - stroke) * np.array(back) for ink, back in schemes]
+    ).astype("float32")  # (2, 9, 9, 3)
+    layer = run_layer_test(BackgroundDistance, {}, images, (2, 9, 9, 1), tmp_path,
+                           trainable=False)  # fmt: skip
+    maps = keras.ops.convert_to_numpy(layer(images))
+    np.testing.assert_allclose(maps[0], stroke, atol=1e-5)  # 1 on the ink, 0 elsewhere
+    np.testing.assert_allclose(maps[1], stroke, atol=1e-5)  # whatever the colours
+    noisy = np.random.default_rng(0).random((3, 10, 7, 3)).astype("float32")  # even H * W
+    background = np.median(noisy.reshape(3, -1, 3), axis=1)[:, None, None, :]
+    distance = np.linalg.norm(noisy - background, axis=-1, keepdims=True)
+    reference = distance / distance.max(axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(noisy)), reference, atol=1e-5)
+    flat = np.full((1, 9, 9, 3), 0.4, "float32")  # no ink at all: zeros, not a division by 0
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(flat)), 0.0, atol=1e-5)
+    grads = gradient_wrt_input(layer, images)
+    assert np.isfinite(grads).all()  # finite where a pixel equals its background
+    with pytest.raises(ValueError, match="epsilon"):
+        BackgroundDistance(epsilon=0)
 
 
 def test_masking_noise(tmp_path):

@@ -96,6 +96,28 @@ def test_fit_without_labels_reconstructs_the_input():
     np.testing.assert_allclose(mse_ae.evaluate(x, verbose=0), expected, rtol=1e-3)
 
 
+def test_background_distance_autoencoder_corrupts_and_reconstructs_the_map(tmp_path):
+    build = lambda: build_conv_autoencoder(
+        input_shape=(16, 16, 3), filters=(4, 8), latent_dim=6, contrastive_weight=1.0,
+        background_distance=True, seed=1,
+    )  # fmt: skip
+    x = np.random.default_rng(2).random((4, 16, 16, 3)).astype("float32")
+    ae = run_model_test(build, x, tmp_path, loss="binary_crossentropy")
+    assert len(ae.weights) == len(build().weights)  # the encoder's body is not tracked twice
+    distance = keras.ops.convert_to_numpy(ae.encoder.get_layer("representation")(x))
+    assert distance.shape == (4, 16, 16, 1)
+    # The target is the map of the clean images: evaluate() equals BCE(map, ae(x)).
+    expected = keras.losses.binary_crossentropy(distance, ae.predict(x, verbose=0))
+    expected = float(np.mean(keras.ops.convert_to_numpy(expected)))
+    ae.compile()
+    np.testing.assert_allclose(ae.evaluate(x, verbose=0), expected, rtol=1e-3)
+    # The colours do not reach the encoder: inverted colours give the same features.
+    features = lambda images: keras.ops.convert_to_numpy(ae.encoder(images))
+    np.testing.assert_allclose(features(1.0 - x), features(x), atol=1e-5)
+    with pytest.raises(ValueError, match="one of background_distance and input_normalization"):
+        build_conv_autoencoder(background_distance=True, input_normalization=True)
+
+
 @pytest.mark.parametrize("builder", ["dense", "conv", "conv_rgb_standard"])
 def test_harness(tmp_path, builder):
     if builder == "dense":

@@ -8,29 +8,12 @@ from ptft_keras.models.causal_lm import CausalLM
 from ptft_keras.models.masked_lm import MaskedLM
 from ptft_keras.models.text_classifier import TextClassifier
 from ptft_keras.models.transformer import PRESETS, TransformerBackbone
-from tests.harness import run_model_test
+from tests.harness import gradient_wrt_input, run_model_test
 
 
 def _inputs(batch=2, seq=6, vocab=64, seed=0):
     ids = np.random.default_rng(seed).integers(1, vocab, size=(batch, seq)).astype("int32")
     return {"token_ids": ids, "padding_mask": np.ones_like(ids)}
-
-
-def _grad_wrt_input(fn, x):
-    """d sum(fn(x)) / dx on the active backend (test-only helper)."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return np.asarray(jax.grad(lambda v: fn(v).sum())(x))
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        x = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            total = tf.reduce_sum(fn(x))
-        return tape.gradient(total, x).numpy()
-    pytest.skip(f"no gradient helper for backend {keras.backend.backend()}")
 
 
 def _from_embeddings(backbone, padding_mask):
@@ -65,7 +48,7 @@ def test_gradient_causality(causal):
     # A random read-out: the plain sum of a LayerNorm output is constant (zero gradient).
     readout = np.random.default_rng(1).normal(size=(16,)).astype("float32")
     for t in range(seq):
-        grad = _grad_wrt_input(lambda e, t=t: forward(e)[:, t] * readout, emb)  # (1, seq, h)
+        grad = gradient_wrt_input(lambda e, t=t: forward(e)[:, t] * readout, emb)  # (1, seq, h)
         per_position = np.abs(grad[0]).sum(axis=-1)  # (seq,)
         assert np.all(per_position[: t + 1] > 0), (t, per_position)
         if causal:

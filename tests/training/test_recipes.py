@@ -48,6 +48,10 @@ def test_shifted_batches_shift_whole_images():
         rows = np.flatnonzero(images[0, :, :, 0].sum(axis=1))
         shifted.add(int(rows[0]))
     assert shifted <= set(range(8, 13)) and len(shifted) > 1
+    # The uncovered border repeats the edge: a colour background stays that colour.
+    plain = np.broadcast_to(np.array([0.2, 0.6, 0.9], "float32"), (3, 16, 16, 3)).copy()
+    images, _ = batches.ShiftedBatches(plain, np.arange(3), 3, max_shift=3, steps=1)[0]
+    np.testing.assert_allclose(images, np.broadcast_to(plain[0], images.shape))
 
 
 def test_pretrain_autoencoder_lowers_reconstruction_loss():
@@ -174,6 +178,14 @@ def test_rgb_images_get_input_normalization_and_colour_views_by_default():
     plain = recipes.build_autoencoder(ImageSpec(16, 16, 3), off)
     assert "input_norm" not in [layer.name for layer in plain.encoder.layers]
     assert len(plain.augmentation.layers) == 3  # rotation, zoom, shift
+    # The opt-in colour-invariant input: no colour views, no per-channel standardisation.
+    distance = recipes.build_autoencoder(
+        ImageSpec(16, 16, 3), recipes.ImageRecipe(background_distance=True)
+    )
+    names = [layer.name for layer in distance.encoder.layers]
+    assert names[1] == "representation" and "input_norm" not in names
+    assert len(distance.augmentation.layers) == 3
+    assert distance.decoder.output_shape == (None, 16, 16, 1)  # it reconstructs the map
 
 
 def test_optional_recipe_fields_parse_as_their_annotated_type():

@@ -62,6 +62,8 @@ class ImageRecipe:
     colour_augmentation: float | None = None  # None: 0.3 for RGB images in [0, 1], else 0
     input_normalization: bool | None = None  # None: on for RGB images, off for grey
     # (both measured on colour digits, docs/images.md#colour-images; grey is unchanged)
+    background_distance: bool = False  # opt-in colour-invariant input (layers/
+    # background_distance.py): for shapes on plain backgrounds; no colour views then
     pretrain_epochs: int = 30
     pretrain_batch_size: int = 128
     pretrain_learning_rate: float = 1e-3
@@ -94,6 +96,8 @@ class ImageRecipe:
         """The contrastive views' colour distortion for images of `image_spec`."""
         if self.colour_augmentation is not None:
             return self.colour_augmentation
+        if self.background_distance:
+            return 0.0  # the encoder discards colour (measured this way, docs/images.md)
         rgb = image_spec is not None and image_spec.channels == 3
         return 0.3 if rgb and image_spec.scaling == "unit" and self.contrastive_weight else 0.0
 
@@ -101,6 +105,8 @@ class ImageRecipe:
         """Whether the encoder standardises each image per channel (RGB by default)."""
         if self.input_normalization is not None:
             return self.input_normalization
+        if self.background_distance:
+            return False  # the map is already scaled per image
         return image_spec is not None and image_spec.channels == 3
 
     def shift_for(self, image_shape):
@@ -133,6 +139,7 @@ def build_autoencoder(image_spec, recipe=None, seed=0, strategy=None):
             contrastive_weight=recipe.contrastive_weight,
             colour_augmentation=recipe.colour_for(image_spec),
             input_normalization=recipe.normalize_for(image_spec),
+            background_distance=recipe.background_distance,
             seed=seed,
             image_spec=image_spec,
         )
