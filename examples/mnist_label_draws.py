@@ -3,6 +3,7 @@
     python examples/mnist_label_draws.py                        # 100 labels, 5 draws
     python examples/mnist_label_draws.py --budgets 10,20,40,100 --draws 3 --fixmatch
     python examples/mnist_label_draws.py --colour --budgets 20,100 --draws 3   # colour digits
+    python examples/mnist_label_draws.py --colour --background-distance  # colour-invariant
     python examples/mnist_label_draws.py --budgets 100 --max-shifts 2,0   # shift ablation
     python examples/mnist_label_draws.py --smoke                # seconds (tests)
 
@@ -18,7 +19,8 @@ single runs cannot tell a 2-point gain from luck.
 `--colour` turns the digits into colour images (`colour_digits`: a random background and
 ink colour per image, 32x32, a random offset), the hard case for pretraining. After
 pretraining, a nearest-neighbour check on the frozen features tells what they separate:
-the digit, or the background colour (`digit_vs_colour`).
+the digit, or the background colour (`digit_vs_colour`). `--background-distance` gives the
+encoder the colour-invariant input (`ptft_keras.layers.BackgroundDistance`).
 """
 
 import argparse
@@ -51,6 +53,10 @@ def parse_args(argv):
         "--input-normalization", action=argparse.BooleanOptionalAction, default=None,
         help="per-image standardisation in the encoder (default: on for RGB)",
     )  # fmt: skip
+    p.add_argument(
+        "--background-distance", action="store_true",
+        help="the encoder sees each pixel's distance from the background colour",
+    )  # fmt: skip
     p.add_argument("--autoencoder", default=None, help=".keras path: load, or save after")
     p.add_argument("--test-size", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0, help="split and pretraining seed")
@@ -67,6 +73,7 @@ def parse_args(argv):
         contrastive_weight=args.contrastive_weight,
         colour_augmentation=args.colour_augmentation,
         input_normalization=args.input_normalization,
+        background_distance=args.background_distance,
         semi_supervised="fixmatch" if args.fixmatch else "none",
     )
     if args.smoke:
