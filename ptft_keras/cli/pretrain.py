@@ -147,6 +147,8 @@ def pretrain_image(args):
         contrastive_weight=1.0 if args.objective == "contrastive" else 0.0,
         pretrain_epochs=args.epochs or image_recipe.ImageRecipe.pretrain_epochs,
     )
+    recipe, reason = recipe.for_data(folder, spec)
+    print(reason, flush=True)
     config.update(
         data=fingerprint(args.data),
         image_spec=spec.to_config(),

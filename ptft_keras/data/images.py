@@ -201,6 +201,32 @@ def infer_image_spec(source, height=None, width=None, channels=None, scaling="un
     return dataclasses.replace(spec, scaling="standard", mean=tuple(mean), std=tuple(std))
 
 
+PLAIN_BACKGROUND_DISTANCE = 0.1  # RGB-cube units (0..sqrt(3)) from the median colour
+PLAIN_BACKGROUND_PIXELS = 0.5  # an image whose median colour covers this share of it
+PLAIN_BACKGROUND_IMAGES = 0.8  # data where this share of the images are such
+
+
+def plain_background_share(source, sample=200):
+    """The share of images (up to `sample`, spread over `source`) that are shapes on one
+    plain colour: at least half their pixels within 0.1 (RGB cube) of the median colour.
+
+    Colour digits, glyphs, icons and scans score near 1; photographs rarely have half
+    their pixels in one colour. `ImageRecipe.for_data` turns `BackgroundDistance` on for
+    RGB data scoring >= 0.8. `source`: an `ImageFolder` or an image array.
+    """
+    spec = dataclasses.replace(infer_image_spec(source), scaling="unit", mean=(), std=())
+    if isinstance(source, ImageFolder):
+        pixels = load_images(_subset(source, sample), spec)[0][:sample]
+    else:
+        array = np.asarray(source)
+        step = max(1, len(array) // sample)
+        pixels = images_from_arrays(array[::step][:sample], spec)
+    flat = pixels.reshape(len(pixels), -1, pixels.shape[-1])  # (n, H * W, C), in [0, 1]
+    background = np.median(flat, axis=1, keepdims=True)
+    near = np.linalg.norm(flat - background, axis=-1) < PLAIN_BACKGROUND_DISTANCE
+    return float(np.mean(near.mean(axis=1) >= PLAIN_BACKGROUND_PIXELS))
+
+
 def check_against_spec(folder, spec):
     """Raise if any image of `folder` differs in size or channels from `spec`."""
     for path, (h, w), c in zip(folder.files, folder.sizes, folder.channels, strict=True):

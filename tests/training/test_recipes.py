@@ -188,6 +188,23 @@ def test_rgb_images_get_input_normalization_and_colour_views_by_default():
     assert distance.decoder.output_shape == (None, 16, 16, 1)  # it reconstructs the map
 
 
+def test_background_distance_defaults_on_for_colour_shapes_on_plain_backgrounds():
+    from ptft_keras.data.datasets.mnist import colour_digits, load_mnist
+    from ptft_keras.specs import ImageSpec
+
+    digits = load_mnist("bundled")[0][:200]
+    colour, rgb = colour_digits(digits, 32, seed=0), ImageSpec(32, 32, 3)
+    recipe, reason = recipes.ImageRecipe().for_data(colour, rgb)
+    assert recipe.background_distance is True and "100% of sampled images" in reason
+    noise = np.random.default_rng(0).integers(0, 256, (50, 32, 32, 3)).astype("uint8")
+    recipe, reason = recipes.ImageRecipe().for_data(noise, rgb)  # photo-like: no one colour
+    assert recipe.background_distance is False and "0% of sampled" in reason
+    grey, _ = recipes.ImageRecipe().for_data(digits, ImageSpec(28, 28, 1))
+    assert grey.background_distance is False  # grey images keep the model they had
+    kept, reason = recipes.ImageRecipe(background_distance=False).for_data(colour, rgb)
+    assert kept.background_distance is False and reason.endswith("(set)")
+
+
 def test_optional_recipe_fields_parse_as_their_annotated_type():
     import argparse
 

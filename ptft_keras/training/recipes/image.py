@@ -62,8 +62,9 @@ class ImageRecipe:
     colour_augmentation: float | None = None  # None: 0.3 for RGB images in [0, 1], else 0
     input_normalization: bool | None = None  # None: on for RGB images, off for grey
     # (both measured on colour digits, docs/images.md#colour-images; grey is unchanged)
-    background_distance: bool = False  # opt-in colour-invariant input (layers/
-    # background_distance.py): for shapes on plain backgrounds; no colour views then
+    background_distance: bool | None = None  # the colour-invariant input (layers/
+    # background_distance.py); None: `for_data` turns it on for RGB shapes on plain
+    # backgrounds (off where no data is seen); no colour views or input norm when on
     pretrain_epochs: int = 30
     pretrain_batch_size: int = 128
     pretrain_learning_rate: float = 1e-3
@@ -91,6 +92,28 @@ class ImageRecipe:
             raise ValueError(
                 f"semi_supervised must be one of {SEMI_SUPERVISED}, got {self.semi_supervised!r}."
             )
+
+    def for_data(self, images, image_spec):
+        """This recipe with its data-dependent defaults decided from `images` (an
+        `ImageFolder` or an array): `background_distance=None` becomes True for RGB images
+        of which >= 80% are shapes on a plain colour (`plain_background_share`), else
+        False. Returns `(recipe, reason)`, the reason a line for logs."""
+        if self.background_distance is not None:
+            return self, f"background distance {'on' if self.background_distance else 'off'} (set)"
+        if image_spec.channels != 3:
+            return dataclasses.replace(self, background_distance=False), (
+                "background distance off (grey images)"
+            )
+        from ptft_keras.data.images import PLAIN_BACKGROUND_IMAGES, plain_background_share
+
+        share = plain_background_share(images)
+        on = share >= PLAIN_BACKGROUND_IMAGES
+        reason = (
+            f"background distance {'on' if on else 'off'}: {share:.0%} of sampled images are "
+            f"shapes on one plain colour (on from {PLAIN_BACKGROUND_IMAGES:.0%}; "
+            f"--{'no-' if on else ''}background-distance to override)"
+        )
+        return dataclasses.replace(self, background_distance=on), reason
 
     def colour_for(self, image_spec):
         """The contrastive views' colour distortion for images of `image_spec`."""
@@ -139,7 +162,7 @@ def build_autoencoder(image_spec, recipe=None, seed=0, strategy=None):
             contrastive_weight=recipe.contrastive_weight,
             colour_augmentation=recipe.colour_for(image_spec),
             input_normalization=recipe.normalize_for(image_spec),
-            background_distance=recipe.background_distance,
+            background_distance=bool(recipe.background_distance),
             seed=seed,
             image_spec=image_spec,
         )
