@@ -214,7 +214,7 @@ def plain_background_share(source, sample=200):
     their pixels in one colour. `ImageRecipe.for_data` turns `BackgroundDistance` on for
     RGB data scoring >= 0.8. `source`: an `ImageFolder` or an image array.
     """
-    spec = dataclasses.replace(infer_image_spec(source), scaling="unit", mean=(), std=())
+    spec = infer_image_spec(source)  # unit scaling: pixels in [0, 1]
     if isinstance(source, ImageFolder):
         pixels = load_images(_subset(source, sample), spec)[0][:sample]
     else:

@@ -7,9 +7,10 @@ Ink and background colours are gone; where the ink is, is kept. On colour digits
 ink and background colours) the recipe's frozen probe with 10 labels a class rose from 64%
 to 84% with this as the model's input (docs/images.md#background-distance).
 
-Opt-in (`build_conv_autoencoder(background_distance=True)`, `ImageRecipe`,
-`ptft pretrain image --background-distance`): it throws colour away, so it is wrong for
-images whose classes differ by colour or texture. It sits inside the encoder (layer name
+Chosen from the data (`ImageRecipe.for_data`, which `ptft pretrain image` calls: on for RGB
+shapes on plain backgrounds) or set (`build_conv_autoencoder(background_distance=True)`,
+`ptft pretrain image --[no-]background-distance`): it throws colour away, so it is wrong
+for images whose classes differ by colour or texture. It sits inside the encoder (layer name
 `representation`), so classifiers and exports still take the raw RGB (or grey) images, and
 the autoencoder reconstructs this map rather than the pixels.
 """
