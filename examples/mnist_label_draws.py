@@ -3,7 +3,7 @@
     python examples/mnist_label_draws.py                        # 100 labels, 5 draws
     python examples/mnist_label_draws.py --budgets 10,20,40,100 --draws 3 --fixmatch
     python examples/mnist_label_draws.py --colour --budgets 20,100 --draws 3   # colour digits
-    python examples/mnist_label_draws.py --colour --background-distance  # colour-invariant
+    python examples/mnist_label_draws.py --colour --no-background-distance  # RGB encoder
     python examples/mnist_label_draws.py --budgets 100 --max-shifts 2,0   # shift ablation
     python examples/mnist_label_draws.py --smoke                # seconds (tests)
 
@@ -19,8 +19,9 @@ single runs cannot tell a 2-point gain from luck.
 `--colour` turns the digits into colour images (`colour_digits`: a random background and
 ink colour per image, 32x32, a random offset), the hard case for pretraining. After
 pretraining, a nearest-neighbour check on the frozen features tells what they separate:
-the digit, or the background colour (`digit_vs_colour`). `--background-distance` gives the
-encoder the colour-invariant input (`ptft_keras.layers.BackgroundDistance`).
+the digit, or the background colour (`digit_vs_colour`). Colour digits get the
+colour-invariant input (`ptft_keras.layers.BackgroundDistance`), decided from the data as
+`ptft pretrain image` does (`ImageRecipe.for_data`); `--no-background-distance` keeps RGB.
 """
 
 import argparse
@@ -54,8 +55,9 @@ def parse_args(argv):
         help="per-image standardisation in the encoder (default: on for RGB)",
     )  # fmt: skip
     p.add_argument(
-        "--background-distance", action="store_true",
-        help="the encoder sees each pixel's distance from the background colour",
+        "--background-distance", action=argparse.BooleanOptionalAction, default=None,
+        help="the encoder sees each pixel's distance from the background colour "
+        "(default: decided from the data, ImageRecipe.for_data)",
     )  # fmt: skip
     p.add_argument("--autoencoder", default=None, help=".keras path: load, or save after")
     p.add_argument("--test-size", type=int, default=2000)
@@ -98,6 +100,8 @@ def pretrained_autoencoder(args, spec, pool):
     if args.autoencoder and os.path.exists(args.autoencoder):
         print(f"loaded the pretrained autoencoder from {args.autoencoder}")
         return keras.saving.load_model(args.autoencoder)
+    args.recipe, reason = args.recipe.for_data(pool, spec)
+    print(reason)
     ae = recipes.build_autoencoder(spec, args.recipe, seed=args.seed)
     start = time.perf_counter()
     recipes.pretrain_autoencoder(ae, pool, epochs=args.recipe.pretrain_epochs, verbose=2)

@@ -51,6 +51,7 @@ IMAGE_FIELDS = (
     "fixmatch_learning_rate",
     "fixmatch_ema",
     "fixmatch_strength",
+    "fixmatch_alignment",
 )
 TEXT_FIELDS = (
     "lr",

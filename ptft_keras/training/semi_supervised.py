@@ -184,7 +184,7 @@ def fixmatch(
         threshold=recipe.fixmatch_threshold,
         learning_rate=recipe.fixmatch_learning_rate,
         ema=recipe.fixmatch_ema,
-        distribution_alignment=recipe.fixmatch_alignment,
+        distribution_alignment=recipe.alignment_for(labels),
         seed=seed,
         steps_per_epoch=steps_per_epoch,
         strategy=strategy,

@@ -54,6 +54,8 @@ def test_background_distance_keeps_the_shape_and_drops_the_colours(tmp_path):
     distance = np.linalg.norm(noisy - background, axis=-1, keepdims=True)
     reference = distance / distance.max(axis=(1, 2, 3), keepdims=True)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(noisy)), reference, atol=1e-5)
+    any_size = keras.Model(inputs := keras.Input((None, None, 3)), BackgroundDistance()(inputs))
+    np.testing.assert_allclose(any_size.predict(noisy, verbose=0), reference, atol=1e-5)
     flat = np.full((1, 9, 9, 3), 0.4, "float32")  # no ink at all: zeros, not a division by 0
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(flat)), 0.0, atol=1e-5)
     grads = gradient_wrt_input(layer, images)
