@@ -49,20 +49,32 @@ def _displayable(images, spec):
 
 
 def reconstruction_grid(autoencoder, images, path):
-    """Rows: input, noised input (if the model has noise), and their reconstructions."""
+    """Rows: input, noised input (if the model has noise), and their reconstructions. With
+    an encoder `representation` layer (e.g. `BackgroundDistance`), also that map, which is
+    what the autoencoder noises and reconstructs."""
     import keras
+
+    from ptft_keras.models.images import prepare_images
 
     plt = _pyplot()
     spec = getattr(autoencoder, "image_spec", None)
-    grid = [("input", images), ("reconstruction of input", autoencoder.predict(images, verbose=0))]
+    prepared = prepare_images(images, autoencoder.image_shape)
+    target = keras.ops.convert_to_numpy(autoencoder.represent(prepared))
+    grid = [("input", images)]
+    if autoencoder.representation is not None:
+        grid.append((autoencoder.representation.__class__.__name__, target))
+    grid.append(("reconstruction of input", autoencoder.predict(images, verbose=0)))
     if autoencoder.noise_layer is not None:
-        noisy = keras.ops.convert_to_numpy(autoencoder.noise_layer(images, training=True))
-        grid.insert(1, ("noised input", noisy))
-        grid.append(("reconstruction of noised", autoencoder.predict(noisy, verbose=0)))
+        noisy = keras.ops.convert_to_numpy(autoencoder.noise_layer(target, training=True))
+        grid.insert(len(grid) - 1, ("noised input", noisy))
+        features = autoencoder.encoder_body(noisy, training=False)
+        denoised = keras.ops.convert_to_numpy(autoencoder.decoder(features, training=False))
+        grid.append(("reconstruction of noised", denoised))
     fig, axes = plt.subplots(len(grid), len(images), figsize=(len(images), len(grid) + 0.5))
     axes = np.asarray(axes).reshape(len(grid), len(images))
+    mapped = autoencoder.representation is not None  # rows after the input: the [0, 1] map
     for row, (title, batch) in enumerate(grid):
-        shown = _displayable(batch, spec)
+        shown = _displayable(batch, None if mapped and row else spec)
         for col in range(len(images)):
             axes[row, col].imshow(shown[col], cmap="gray", vmin=0, vmax=1)
             axes[row, col].axis("off")

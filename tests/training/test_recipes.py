@@ -188,6 +188,23 @@ def test_rgb_images_get_input_normalization_and_colour_views_by_default():
     assert distance.decoder.output_shape == (None, 16, 16, 1)  # it reconstructs the map
 
 
+def test_reconstruction_grid_shows_what_the_autoencoder_reconstructs(tmp_path):
+    import matplotlib.image
+
+    from ptft_keras.specs import ImageSpec
+    from ptft_keras.training.plots import reconstruction_grid
+
+    images = np.random.default_rng(0).random((3, 16, 16, 3)).astype("float32")
+    heights = {}
+    for on in (False, True):
+        recipe = recipes.ImageRecipe(background_distance=on)
+        ae = recipes.build_autoencoder(ImageSpec(16, 16, 3), recipe)
+        path = reconstruction_grid(ae, images, str(tmp_path / f"{on}.png"))
+        heights[on] = matplotlib.image.imread(path).shape[0]
+    # input, noised, 2 reconstructions; + the map row (figure height: rows + 0.5 in)
+    assert heights[True] - heights[False] == 80 and heights[False] == int(4.5 * 80)
+
+
 def test_background_distance_defaults_on_for_colour_shapes_on_plain_backgrounds():
     from ptft_keras.data.datasets.mnist import colour_digits, load_mnist
     from ptft_keras.specs import ImageSpec
