@@ -184,7 +184,7 @@ def fixmatch(
         threshold=recipe.fixmatch_threshold,
         learning_rate=recipe.fixmatch_learning_rate,
         ema=recipe.fixmatch_ema,
-        distribution_alignment=recipe.alignment_for(labels),
+        distribution_alignment=recipe.fixmatch_alignment,
         seed=seed,
         steps_per_epoch=steps_per_epoch,
         strategy=strategy,

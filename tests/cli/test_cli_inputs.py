@@ -74,7 +74,7 @@ def test_flags_are_checked_before_anything_is_written(digits, tmp_path, cli):
         ("finetune", "--scratch", "--method", "probe", "--probe-steps", "5"): (
             "--probe-steps: not used by an image run with --method probe"
         ),
-        ("finetune", "--scratch", "--method", "full", "--no-fixmatch-alignment"): (
+        ("finetune", "--scratch", "--method", "full", "--fixmatch-alignment"): (
             "--fixmatch-alignment: not used by an image run with --method full"
         ),
         ("finetune", "--scratch", "--labels-per-class", "11"): (

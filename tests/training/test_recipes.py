@@ -222,16 +222,6 @@ def test_background_distance_defaults_on_for_colour_shapes_on_plain_backgrounds(
     assert kept.background_distance is False and reason.endswith("(set)")
 
 
-def test_fixmatch_aligns_its_pseudo_labels_at_a_few_labels_a_class():
-    two_a_class, ten_a_class = np.repeat(np.arange(10), 2), np.repeat(np.arange(10), 10)
-    assert recipes.ImageRecipe().alignment_for(two_a_class) is True
-    assert recipes.ImageRecipe().alignment_for(ten_a_class) is False
-    rare_class = np.concatenate([ten_a_class, [10] * 4])  # the rarest class decides
-    assert recipes.ImageRecipe().alignment_for(rare_class) is True
-    assert recipes.ImageRecipe(fixmatch_alignment=False).alignment_for(two_a_class) is False
-    assert recipes.ImageRecipe(fixmatch_alignment=True).alignment_for(ten_a_class) is True
-
-
 def test_optional_recipe_fields_parse_as_their_annotated_type():
     import argparse
 

@@ -50,7 +50,6 @@ from ptft_keras.training.strategies import strategy_scope
 from ptft_keras.variables import set_trainable
 
 SEMI_SUPERVISED = ("fixmatch", "self-training", "none")
-ALIGNMENT_LABELS_PER_CLASS = 4  # FixMatch aligns its pseudo-labels at or below this
 
 
 @dataclasses.dataclass
@@ -85,10 +84,8 @@ class ImageRecipe:
     fixmatch_ema: float = 0.99  # weights averaged over steps replace the final ones
     fixmatch_strength: float = 0.5  # scales every strong-augmentation magnitude; on the
     # hardest MNIST label draw 0.5 gave 98.1% vs 96.5% at 1.0 (30 deg rotations, shear 0.3)
-    fixmatch_alignment: bool | None = None  # distribution alignment of the pseudo-labels;
-    # None: on where the rarest labeled class has <= ALIGNMENT_LABELS_PER_CLASS examples
-    # (`alignment_for`): colour digits, 2 a class, one draw: 87.85 off (class 9 collapsed
-    # into 7) vs 98.00 on; off above (grey MNIST, 10 a class, 1,000 steps: 96.50 vs 96.15)
+    fixmatch_alignment: bool = False  # distribution alignment of the pseudo-labels: no
+    # consistent gain at 2 labels a class (docs/images.md#few-labels-a-class-fixmatch-at-2-a-class)
     steps_per_epoch: int = 100
 
     def __post_init__(self):
@@ -118,18 +115,6 @@ class ImageRecipe:
             f"--{'no-' if on else ''}background-distance to override)"
         )
         return dataclasses.replace(self, background_distance=on), reason
-
-    def alignment_for(self, labels):
-        """Whether FixMatch aligns its pseudo-label distribution for these labeled
-        examples: `fixmatch_alignment` when set, else True where the rarest class has at
-        most `ALIGNMENT_LABELS_PER_CLASS` labels. With so few, the fine-tuned start
-        over-predicts some classes, and FixMatch's confident pseudo-labels can then absorb
-        a whole class into another; alignment (towards equal class shares, so for
-        classes of about equal size) keeps every class's share of the pool."""
-        if self.fixmatch_alignment is not None:
-            return self.fixmatch_alignment
-        counts = np.unique(np.asarray(labels), return_counts=True)[1]
-        return bool(counts.min() <= ALIGNMENT_LABELS_PER_CLASS)
 
     def colour_for(self, image_spec):
         """The contrastive views' colour distortion for images of `image_spec`."""
