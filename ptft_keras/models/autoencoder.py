@@ -152,13 +152,17 @@ class Autoencoder(keras.Model):
         inputs = self.represent(images)  # (batch, *target_shape)
         if self.noise_layer is not None:
             inputs = self.noise_layer(inputs, training=training)
-        features = self.encoder_body(inputs, training=training)  # (batch, *feature_shape)
-        return self.decoder(features, training=training)  # (batch, *target_shape)
+        return self.reconstruct(inputs, training=training)  # (batch, *target_shape)
 
     def represent(self, images):
         """What the autoencoder corrupts and reconstructs: the images, or the encoder's
         `representation` of them."""
         return self.representation(images) if self.representation else images
+
+    def reconstruct(self, inputs, training=False):
+        """The reconstruction of `represent`'s output (clean or noised): encode, decode."""
+        features = self.encoder_body(inputs, training=training)  # (batch, *feature_shape)
+        return self.decoder(features, training=training)
 
     def contrastive_loss(self, images):
         """NT-Xent between two random augmentations of each image (clean, not noised),

@@ -63,12 +63,12 @@ def reconstruction_grid(autoencoder, images, path):
     grid = [("input", images)]
     if autoencoder.representation is not None:
         grid.append((autoencoder.representation.__class__.__name__, target))
-    grid.append(("reconstruction of input", autoencoder.predict(images, verbose=0)))
     if autoencoder.noise_layer is not None:
         noisy = keras.ops.convert_to_numpy(autoencoder.noise_layer(target, training=True))
-        grid.insert(len(grid) - 1, ("noised input", noisy))
-        features = autoencoder.encoder_body(noisy, training=False)
-        denoised = keras.ops.convert_to_numpy(autoencoder.decoder(features, training=False))
+        grid.append(("noised input", noisy))
+    grid.append(("reconstruction of input", autoencoder.predict(images, verbose=0)))
+    if autoencoder.noise_layer is not None:
+        denoised = keras.ops.convert_to_numpy(autoencoder.reconstruct(noisy))
         grid.append(("reconstruction of noised", denoised))
     fig, axes = plt.subplots(len(grid), len(images), figsize=(len(images), len(grid) + 0.5))
     axes = np.asarray(axes).reshape(len(grid), len(images))
